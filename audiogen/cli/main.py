@@ -1,0 +1,64 @@
+"""The `audiogen` command line.
+
+Each command lives in its own module under `audiogen.cli`, which defines
+`add_arguments(parser)` and `run(args) -> int | None`, and whose docstring's first line is the
+command's help. Modules import heavy dependencies (torch, transformers) inside `run`, so
+`audiogen --help` stays fast. This table is the one place a command is registered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from audiogen.errors import AudiogenError
+
+# command words -> module implementing it
+COMMANDS: dict[tuple[str, ...], str] = {
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audiogen",
+        description="AudioGen: textually guided audio generation (codec, LM, training, evaluation).",
+    )
+    from audiogen import __version__
+
+    parser.add_argument("--version", action="version", version=f"audiogen {__version__}")
+    subparsers = {(): parser.add_subparsers(dest="command", metavar="COMMAND")}
+    groups: dict[tuple[str, ...], argparse.ArgumentParser] = {}
+    for words, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        doc = (module.__doc__ or "").strip().splitlines()
+        help_text = doc[0] if doc else ""
+        for depth in range(1, len(words)):  # intermediate groups such as `train`
+            prefix = words[:depth]
+            if prefix not in groups:
+                groups[prefix] = subparsers[prefix[:-1]].add_parser(prefix[-1])
+                subparsers[prefix] = groups[prefix].add_subparsers(
+                    dest="_".join(prefix) + "_command", metavar="COMMAND", required=True)
+        sub = subparsers[words[:-1]].add_parser(
+            words[-1], help=help_text, description="\n".join(doc),
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "_run"):
+        parser.print_help()
+        sys.exit(2)
+    try:
+        code = args._run(args)
+    except AudiogenError as e:
+        print(f"audiogen: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("audiogen: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)
