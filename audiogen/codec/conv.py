@@ -1,0 +1,120 @@
+"""Padded 1-d convolutions with optional weight norm, causal or not.
+
+A convolution of kernel k (effective, after dilation) and stride s is padded by k - s samples
+in total, so that T input samples give ceil(T / s) frames and the matching transposed
+convolution gives back exactly frames * s samples:
+
+    non-causal, k=4, s=2:  p p x x x x x e p     p = fixed padding split between both ends
+                           [ 1 ] [ 3 ]           (right gets the smaller half), e = extra
+                               [ 2 ]             zeros so the last window is full
+    causal:                p p x x x x x e       all fixed padding on the left
+
+The transposed convolution produces (L - 1) * s + k samples and trims k - s of them (split
+the same way, or on the right for a causal codec), leaving L * s. Extra padding added by the
+encoder is not trimmed here: `Codec` cuts the decoded audio to the input length.
+
+Weight norm stores a direction `weight_v` and a per-output magnitude `weight_g`
+(w = g * v / ||v||, norm over all dims but the first), the same parametrisation, with the same
+names, as `torch.nn.utils.weight_norm`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def extra_padding(length: int, kernel: int, stride: int, padding_total: int) -> int:
+    """Zeros to add on the right so the last window of a strided conv is full."""
+    n_frames = (length - kernel + padding_total) / stride + 1
+    ideal_length = (math.ceil(n_frames) - 1) * stride + (kernel - padding_total)
+    return ideal_length - length
+
+
+def _reflect_pad(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
+    """Reflect padding that also works when the input is shorter than the padding."""
+    length = x.shape[-1]
+    short = max(left, right) - length + 1
+    if short > 0:  # reflect needs pad < length: extend with zeros first, drop them after
+        x = F.pad(x, (0, short))
+        return F.pad(x, (left, right), mode="reflect")[..., : length + left + right]
+    return F.pad(x, (left, right), mode="reflect")
+
+
+class _WeightNormed(nn.Module):
+    """Holds a conv weight either plainly (`weight`) or weight-normed (`weight_g`, `weight_v`)."""
+
+    def __init__(self, shape: tuple[int, int, int], out_channels: int, norm: str):
+        super().__init__()
+        weight = torch.empty(shape)
+        # the default init of torch's conv layers, so a fresh codec trains like the reference
+        # (fan-in is shape[1] * k for both conv and transposed conv, as in torch)
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+        bound = 1 / math.sqrt(shape[1] * shape[2])
+        self.bias = nn.Parameter(torch.empty(out_channels).uniform_(-bound, bound))
+        self.weight_norm = norm == "weight_norm"
+        if self.weight_norm:
+            self.weight_g = nn.Parameter(weight.norm(dim=(1, 2), keepdim=True))
+            self.weight_v = nn.Parameter(weight)
+        else:
+            self.weight = nn.Parameter(weight)
+
+    def effective_weight(self) -> torch.Tensor:
+        if not self.weight_norm:
+            return self.weight
+        v = self.weight_v
+        return v * (self.weight_g / v.norm(dim=(1, 2), keepdim=True))
+
+
+class Conv1d(_WeightNormed):
+    """Conv1d with the codec's padding: input [B, C_in, T] -> [B, C_out, ceil(T / stride)]."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 dilation: int = 1, causal: bool = False, norm: str = "weight_norm",
+                 pad_mode: str = "constant"):
+        super().__init__((out_channels, in_channels, kernel_size), out_channels, norm)
+        self.stride, self.dilation, self.pad_mode = stride, dilation, pad_mode
+        self.kernel_size = kernel_size
+        self.effective_kernel = (kernel_size - 1) * dilation + 1
+        self.padding_total = self.effective_kernel - stride
+        self.pad_left = self.padding_total if causal else self.padding_total - self.padding_total // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        extra = extra_padding(x.shape[-1], self.effective_kernel, self.stride, self.padding_total)
+        left, right = self.pad_left, self.padding_total - self.pad_left + extra
+        weight = self.effective_weight()
+        if self.pad_mode == "reflect":
+            x = _reflect_pad(x, left, right)
+            return F.conv1d(x, weight, self.bias, self.stride, 0, self.dilation)
+        # Zero padding: let the conv pad the symmetric part itself, which avoids copying the
+        # (long, wide) input; only the asymmetric remainder needs an explicit pad.
+        both = min(left, right)
+        if left != right:
+            x = F.pad(x, (left - both, right - both))
+        return F.conv1d(x, weight, self.bias, self.stride, both, self.dilation)
+
+
+class ConvTranspose1d(_WeightNormed):
+    """Transposed conv that trims its overhang: [B, C_in, L] -> [B, C_out, L * stride]."""
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 causal: bool = False, norm: str = "weight_norm", trim_right_ratio: float = 1.0):
+        super().__init__((in_channels, out_channels, kernel_size), out_channels, norm)
+        self.stride = stride
+        padding_total = kernel_size - stride
+        if causal:
+            self.trim_right = math.ceil(padding_total * trim_right_ratio)
+        else:
+            self.trim_right = padding_total // 2
+        self.trim_left = padding_total - self.trim_right
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the conv's own `padding` trims equally from both ends; slice off the rest
+        both = min(self.trim_left, self.trim_right)
+        y = F.conv_transpose1d(x, self.effective_weight(), self.bias, self.stride, both)
+        left, right = self.trim_left - both, self.trim_right - both
+        if left or right:
+            y = y[..., left: y.shape[-1] - right]
+        return y
