@@ -1,0 +1,1 @@
+"""Training: generic pieces (distributed helpers, checkpoints, metrics) and the trainers."""
