@@ -1,0 +1,14 @@
+"""Generation: the decode loop over the codebook pattern, guidance, and long outputs."""
+
+from audiogen.generation.config import GenerationConfig
+from audiogen.generation.generator import (
+           DecodePlan,
+           DecodeStep,
+           decode,
+           iter_decode,
+           prepare_condition,
+)
+from audiogen.generation.long_form import generate_long, plan_windows
+
+__all__ = ["DecodePlan", "DecodeStep", "GenerationConfig", "decode", "generate_long",
+           "iter_decode", "plan_windows", "prepare_condition"]

@@ -1,0 +1,61 @@
+"""Generation defaults of a model, read from the "generation" section of its lm.json.
+
+A model directory carries the values it was meant to be sampled with; the API and the CLI use
+them wherever the caller gives none. Unknown keys are reported, not silently dropped, so a typo
+in a hand-edited lm.json does not pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from audiogen.errors import AudiogenError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    duration: float = 5.0  # seconds generated when the caller gives no duration (SPEC §5)
+    cfg_coef: float = 3.0  # classifier-free guidance scale γ (SPEC §4)
+    temperature: float = 1.0  # softmax temperature; 0 = greedy
+    top_k: int = 250  # top-k sampling (SPEC §4: v2 default)
+    top_p: float = 0.0  # nucleus sampling; 0 = off, wins over top_k when set
+    window: float = 10.0  # seconds the LM was trained on; longer outputs use a sliding window
+    stride: float = 2.0  # seconds added per sliding-window step (SPEC §5: v2 uses 2 s)
+    max_duration: float = 120.0  # cap on a requested duration (seconds); above it is an error
+
+    def __post_init__(self):
+        if not 0 < self.stride < self.window:
+            raise AudiogenError(
+                f"generation config: need 0 < stride < window, got stride={self.stride}, "
+                f"window={self.window}")
+        if self.max_duration <= 0:
+            raise AudiogenError(f"generation config: max_duration must be > 0, "
+                                f"got {self.max_duration}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> GenerationConfig:
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            logger.warning("lm.json generation section: ignoring unknown key(s) %s "
+                           "(known: %s)", unknown, sorted(known))
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def check_duration(self, duration: float) -> float:
+        """Return `duration` as a float, or raise AudiogenError when it is out of range."""
+        duration = float(duration)
+        if not duration > 0:  # also catches NaN
+            raise AudiogenError(f"duration must be > 0 seconds, got {duration}.")
+        if duration > self.max_duration:
+            raise AudiogenError(
+                f"duration {duration:g} s is above this model's cap of {self.max_duration:g} s "
+                f"(set generation.max_duration in lm.json to raise it).")
+        return duration
