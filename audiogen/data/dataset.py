@@ -1,0 +1,201 @@
+"""Training segments read from a manifest: fixed-length, mono, at the codec's sample rate.
+
+Each item is addressed by a key `(epoch, index)` (a plain `index` uses `dataset.epoch`), and
+everything random about it (the segment offset, the caption drawn from the list, the
+substitute drawn when a file fails) comes from a generator seeded by (seed, epoch, index). An
+item is therefore the same whichever loader worker reads it and however many workers there
+are; `EpochSampler` emits such keys, which also makes resuming mid-epoch exact.
+
+A file that fails to load (vanished, corrupt) is not fatal: a substitute item is drawn, the
+failure is counted on the item (`skipped`, summed per batch, so counts made in worker
+processes reach the training loop) and in the dataset's own counters, and a warning is logged
+once per file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from audiogen.audio.io import load_audio
+from audiogen.data.manifest import ManifestEntry, read_manifest
+from audiogen.errors import AudiogenError, AudioReadError
+from audiogen.text.captions import clean_caption
+
+log = logging.getLogger(__name__)
+
+Key = int | tuple[int, int]  # index, or (epoch, index)
+
+
+@dataclass
+class SegmentConfig:
+    segment_seconds: float = 10.0  # segment length (v2: 10 s; the paper: 5 s)
+    sample_rate: int = 16000  # the codec's rate; audio is resampled to it
+    random_crop: bool = True  # random offset in longer clips; False reads from the start (eval)
+    seed: int = 0  # base seed of every per-item generator
+    max_substitutes: int = 20  # failed files tolerated in a row before giving up
+
+    @property
+    def segment_samples(self) -> int:
+        return round(self.segment_seconds * self.sample_rate)
+
+
+@dataclass
+class AudioBatch:
+    """A batch of segments. `wav [B, 1, T]`; samples from `lengths[b]` on are zero padding."""
+
+    wav: torch.Tensor  # [B, 1, T] float32
+    lengths: torch.Tensor  # [B] int64, valid samples per item
+    captions: list[str]  # B cleaned captions ('' = unconditional)
+    skipped: int = 0  # files that failed while this batch was read
+    mixed: bool = False  # whether the mixing augmentation produced it
+    info: dict[str, Any] = field(default_factory=dict)  # mixing parameters, for logs and tests
+
+    def __len__(self) -> int:
+        return self.wav.shape[0]
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """`[B, T]` bool, True on valid samples."""
+        steps = torch.arange(self.wav.shape[-1], device=self.wav.device)
+        return steps[None, :] < self.lengths.to(self.wav.device)[:, None]
+
+    def to(self, device: torch.device | str) -> AudioBatch:
+        return AudioBatch(self.wav.to(device), self.lengths.to(device), self.captions,
+                          self.skipped, self.mixed, self.info)
+
+
+def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of one item: a function of (seed, epoch, index) only."""
+    return np.random.default_rng([seed & 0xFFFFFFFF, epoch, index])
+
+
+class AudioSegmentDataset(Dataset):
+    """Random fixed-length segments of the clips of a manifest.
+
+    `dataset[key]` returns a dict: `wav [1, T]` float32 (T = segment samples), `length` (valid
+    samples, the rest is zeros), `caption` (one of the clip's captions, cleaned), `index` (the
+    item actually read: differs from the key when a substitute was drawn), `skipped` (failed
+    files before it).
+    """
+
+    def __init__(self, entries: Sequence[ManifestEntry] | str | os.PathLike,
+                 config: SegmentConfig, split: str | None = None):
+        if isinstance(entries, (str, os.PathLike)):
+            entries = read_manifest(entries, split=split)
+        elif split is not None:
+            entries = [e for e in entries if e.split == split]
+        if not entries:
+            raise AudiogenError(f"no clips{f' in split {split!r}' if split else ''} to train on.")
+        self.entries = list(entries)
+        self.config = config
+        self.epoch = 0
+        self.failures: Counter[str] = Counter()  # path -> failed reads (in this process)
+        self._bad: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch used for plain integer keys (set it before building the loader's iterator)."""
+        self.epoch = epoch
+
+    @property
+    def skipped(self) -> int:
+        """Failed reads seen by this process (worker processes keep their own: use batches)."""
+        return sum(self.failures.values())
+
+    def __getitem__(self, key: Key) -> dict[str, Any]:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        rng = item_rng(self.config.seed, epoch, index)
+        candidate = index
+        for attempt in range(self.config.max_substitutes + 1):
+            if attempt > 0:
+                candidate = int(rng.integers(len(self.entries)))
+            # drawn before reading, so the sequence does not depend on which reads fail
+            u_offset, u_caption = rng.random(), rng.random()
+            if candidate in self._bad:
+                continue
+            try:
+                wav, length = self._read(self.entries[candidate], u_offset)
+            except AudioReadError as e:
+                self._record_failure(candidate, e)
+                continue
+            captions = self.entries[candidate].captions
+            caption = clean_caption(captions[int(u_caption * len(captions))]) if captions else ""
+            return {"wav": wav, "length": length, "caption": caption, "index": candidate,
+                    "skipped": attempt}
+        raise AudiogenError(
+            f"{self.config.max_substitutes + 1} audio files in a row failed to load (last: "
+            f"{self.entries[candidate].path}); check the manifest's paths.")
+
+    def _read(self, entry: ManifestEntry, u_offset: float) -> tuple[torch.Tensor, int]:
+        cfg = self.config
+        excess = entry.duration - cfg.segment_seconds
+        offset = u_offset * excess if cfg.random_crop and excess > 0 else 0.0
+        wav, _ = load_audio(entry.path, sample_rate=cfg.sample_rate, channels=1, offset=offset,
+                            duration=cfg.segment_seconds)
+        wav = wav[:, :cfg.segment_samples]
+        length = wav.shape[-1]
+        if length < cfg.segment_samples:
+            wav = torch.nn.functional.pad(wav, (0, cfg.segment_samples - length))
+        return wav, length
+
+    def _record_failure(self, index: int, error: Exception) -> None:
+        path = self.entries[index].path
+        if not self.failures[path]:
+            log.warning("skipping unreadable audio (substituting another clip): %s", error)
+        self.failures[path] += 1
+        self._bad.add(index)
+
+
+def collate_segments(items: list[dict[str, Any]]) -> AudioBatch:
+    """Stack dataset items into an `AudioBatch` (use as the DataLoader's `collate_fn`)."""
+    return AudioBatch(
+        wav=torch.stack([it["wav"] for it in items]),
+        lengths=torch.tensor([it["length"] for it in items], dtype=torch.long),
+        captions=[it["caption"] for it in items],
+        skipped=sum(it["skipped"] for it in items),
+    )
+
+
+class EpochSampler(Sampler):
+    """Yields `(epoch, index)` keys: a seeded permutation per epoch, sharded across ranks.
+
+    Each rank takes every `world_size`-th key of the permutation (the tail that does not fill
+    all ranks is dropped, so ranks see equally many items). `start` skips the first items of
+    this rank's share, which is how a resumed run continues mid-epoch. The sampler works for
+    any dataset addressed by such keys (audio segments or the token cache).
+    """
+
+    def __init__(self, size: int, seed: int = 0, shuffle: bool = True, rank: int = 0,
+                 world_size: int = 1):
+        if size < world_size:
+            raise AudiogenError(f"{size} items cannot be shared among {world_size} processes.")
+        self.size, self.seed, self.shuffle = size, seed, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def __len__(self) -> int:
+        return self.size // self.world_size - self.start
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        if self.shuffle:
+            order = np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch]).permutation(self.size)
+        else:
+            order = np.arange(self.size)
+        per_rank = self.size // self.world_size
+        mine = order[self.rank: per_rank * self.world_size: self.world_size]
+        for index in mine[self.start:]:
+            yield self.epoch, int(index)
