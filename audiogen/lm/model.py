@@ -1,0 +1,193 @@
+"""AudioLM: the text-conditioned language model over codec tokens (SPEC §3, §4).
+
+    codes [B, K, T] --pattern--> seq [B, K, S] --sum of K embeddings--> [B, S, D]
+        --transformer (text by cross-attention and/or as a prefix)--> K heads
+        --> logits [B, K, S, card]; logits at step s predict the codes at step s + 1.
+
+Training: `compute_loss(codes, cond)`. Decoding: `state = start(cond, max_steps)`, then
+`step(tokens [B, K, n], state)` for n >= 1 new steps at a time (static KV cache; the text's
+keys/values computed once in `start`). A full model directory is written by `save`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from audiogen.errors import AudiogenError, MissingFilesError
+from audiogen.fileio import atomic_path, read_json, write_json
+from audiogen.lm.config import LMConfig
+from audiogen.lm.patterns import make_pattern
+from audiogen.lm.transformer import CrossKV, KVCache, Transformer, init_weights
+from audiogen.text.conditioner import TextCondition, TextConditioner
+
+LM_FORMAT = "audiogen-lm"
+LM_VERSION = 1
+LM_CONFIG_FILE = "lm.json"
+LM_WEIGHTS_FILE = "lm.safetensors"
+# Sampling defaults of the released model (SPEC §4, §5), stored in lm.json for the generator.
+DEFAULT_GENERATION = {"cfg_coef": 3.0, "temperature": 1.0, "top_k": 250, "top_p": 0.0,
+                      "duration": 5.0}
+
+
+@dataclass
+class DecodeState:
+    """Everything `step` needs between calls; made by `AudioLM.start`."""
+
+    cache: KVCache  # self-attention keys/values, filled up to cache.length
+    cross: CrossKV | None  # the text's keys/values for every layer
+    key_valid: torch.Tensor | None  # [B, max_len] False at a text prefix's padding, or None
+    prefix_len: int  # text-prefix positions at the start of the cache (0 without a prefix)
+
+    @property
+    def steps(self) -> int:
+        """Audio steps consumed so far."""
+        return self.cache.length - self.prefix_len
+
+
+class AudioLM(nn.Module):
+    """K summed token embeddings -> Transformer -> K heads, conditioned on a TextCondition."""
+
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        self.config = config
+        self.pattern = make_pattern(config.pattern, config.num_codebooks, config.delays)
+        self.text = TextConditioner(config.text, config.dim)
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(config.card + 1, config.dim) for _ in range(config.num_codebooks))
+        self.transformer = Transformer(config)
+        self.heads = nn.ModuleList(
+            nn.Linear(config.dim, config.card, bias=config.bias_heads)
+            for _ in range(config.num_codebooks))
+        init_weights(self, config)
+
+    @property
+    def special_token(self) -> int:
+        return self.config.card
+
+    # ---------------------------------------------------------------- forward and loss
+    def _embed(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq [B, K, n] -> [B, n, D]."""
+        assert seq.dim() == 3 and seq.shape[1] == self.config.num_codebooks, seq.shape
+        return sum(emb(seq[:, k]) for k, emb in enumerate(self.embeddings))
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        """[B, n, D] -> [B, K, n, card]."""
+        return torch.stack([head(h) for head in self.heads], dim=1)
+
+    def forward(self, seq: torch.Tensor, cond: TextCondition) -> torch.Tensor:
+        """seq [B, K, S] pattern tokens (the special token included) -> logits [B, K, S, card]."""
+        x = self._embed(seq)
+        cross = self.transformer.cross_kv(cond.embeddings, cond.mask)
+        key_valid = None
+        prefix = 0
+        if self.config.text_prefix:
+            prefix = cond.embeddings.shape[1]
+            x = torch.cat([cond.embeddings.to(x.dtype), x], dim=1)
+            if not bool(cond.mask.all()):
+                key_valid = F.pad(cond.mask, (0, seq.shape[2]), value=True)
+        h = self.transformer(x, cross, key_valid=key_valid)
+        return self._logits(h[:, prefix:])
+
+    def drop_condition(self, cond: TextCondition, p: float) -> TextCondition:
+        """Classifier-free guidance dropout: each example's text becomes the null condition
+        with probability p (per sample; the method only needs a share of unconditional
+        examples, SPEC §4)."""
+        keep = torch.rand(cond.batch_size, device=cond.mask.device) >= p
+        return TextCondition(cond.embeddings * keep[:, None, None], cond.mask & keep[:, None])
+
+    def compute_loss(self, codes: torch.Tensor, cond: TextCondition,
+                     ) -> tuple[torch.Tensor, dict[str, float]]:
+        """codes [B, K, T] -> (mean over K of the per-codebook cross-entropy, metrics).
+
+        In training mode the condition is dropped per sample with config.cfg_dropout.
+        Metrics: "ce" (nats), "ce/q{k}" and "ppl/q{k}" per codebook.
+        """
+        K, T = codes.shape[1:]
+        if self.training and self.config.cfg_dropout > 0:
+            cond = self.drop_condition(cond, self.config.cfg_dropout)
+        seq = self.pattern.build(codes, self.special_token)
+        # The last step's prediction has no target: leave it out of the forward pass.
+        logits = self(seq[:, :, :-1], cond)  # [B, K, S-1, card]
+        target = seq[:, :, 1:]
+        valid = self.pattern.valid_mask(T)[:, 1:].to(codes.device)  # [K, S-1]
+        losses = []
+        for k in range(K):
+            lk = logits[:, k][:, valid[k]]  # [B, N_k, card]
+            tk = target[:, k][:, valid[k]]
+            losses.append(F.cross_entropy(lk.reshape(-1, lk.shape[-1]).float(), tk.reshape(-1)))
+        loss = torch.stack(losses).mean()
+        metrics = {"ce": loss.item()}
+        for k, lk in enumerate(losses):
+            metrics[f"ce/q{k}"] = lk.item()
+            metrics[f"ppl/q{k}"] = math.exp(min(lk.item(), 50.0))
+        return loss, metrics
+
+    # ---------------------------------------------------------------- decoding
+    @torch.no_grad()
+    def start(self, cond: TextCondition, max_steps: int | None = None) -> DecodeState:
+        """A decode state for cond's batch: the cache sized for max_steps audio steps (default
+        config.max_seq_len), the text's cross-attention keys/values, and a text prefix if any."""
+        max_steps = max_steps or self.config.max_seq_len
+        w = self.heads[0].weight
+        prefix = cond.embeddings.shape[1] if self.config.text_prefix else 0
+        cache = self.transformer.new_cache(cond.batch_size, prefix + max_steps, w.device, w.dtype)
+        cross = self.transformer.cross_kv(cond.embeddings.to(w.dtype), cond.mask)
+        key_valid = None
+        if prefix:
+            if not bool(cond.mask.all()):
+                key_valid = F.pad(cond.mask, (0, max_steps), value=True)
+            self.transformer(cond.embeddings.to(w.dtype), cross, cache, key_valid)
+        return DecodeState(cache, cross, key_valid, prefix)
+
+    @torch.no_grad()
+    def step(self, tokens: torch.Tensor, state: DecodeState) -> torch.Tensor:
+        """tokens [B, K, n] (the next n pattern steps) -> logits [B, K, n, card]; the state
+        advances by n."""
+        h = self.transformer(self._embed(tokens), state.cross, state.cache, state.key_valid)
+        return self._logits(h)
+
+    # ---------------------------------------------------------------- files
+    def save(self, directory: str | Path, generation: dict | None = None,
+             extra: dict | None = None) -> None:
+        """Write lm.json and lm.safetensors (atomically). The frozen text encoder's weights are
+        not included: lm.json says where they come from."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        with atomic_path(directory / LM_WEIGHTS_FILE) as tmp:
+            save_file(state, str(tmp), metadata={"format": LM_FORMAT})
+        meta = {"format": LM_FORMAT, "version": LM_VERSION, "config": self.config.to_dict(),
+                "text_encoder": self.config.to_dict()["text"],
+                "generation": {**DEFAULT_GENERATION, **(generation or {})}}
+        meta.update(extra or {})
+        write_json(directory / LM_CONFIG_FILE, meta)
+
+    @classmethod
+    def load(cls, directory: str | Path, device: torch.device | str = "cpu",
+             text_encoder_path: str | None = None) -> AudioLM:
+        """Read a directory written by `save`; text_encoder_path overrides where the frozen
+        text encoder is found (e.g. a T5 folder on this machine)."""
+        directory = Path(directory)
+        missing = [f for f in (LM_CONFIG_FILE, LM_WEIGHTS_FILE) if not (directory / f).exists()]
+        if missing:
+            raise MissingFilesError("language model", missing, str(directory),
+                                    "Write one with `AudioLM.save` or `audiogen convert-audiocraft`.")
+        meta = read_json(directory / LM_CONFIG_FILE)
+        if meta.get("format") != LM_FORMAT or meta.get("version") != LM_VERSION:
+            raise AudiogenError(f"{directory / LM_CONFIG_FILE} is not an {LM_FORMAT} v{LM_VERSION}"
+                                f" file (format {meta.get('format')!r}, version {meta.get('version')})")
+        config = LMConfig.from_dict(meta["config"])
+        if text_encoder_path is not None:
+            config.text.path = str(text_encoder_path)
+        with torch.device("meta"):
+            model = cls(config)
+        state = load_file(str(directory / LM_WEIGHTS_FILE), device=str(device))
+        model.load_state_dict(state, strict=True, assign=True)
+        return model.eval()

@@ -1,0 +1,237 @@
+"""The decoder transformer: pre-LayerNorm blocks of causal self-attention, cross-attention to the
+text, and a GELU feed-forward, with sinusoidal positions added at the input (SPEC §3).
+
+    x [B, S, D] + sin(positions)
+      for each block:  x += SelfAttn(LN(x))      causal, optionally over a text prefix too
+                       x += CrossAttn(LN(x), text)
+                       x += W2 GELU(W1 LN(x))
+      LN(x) -> [B, S, D]
+
+Decoding uses a static KV cache: one buffer per layer for keys and values, allocated once for
+the whole generation and written in place (no concatenation, no reallocation), and the text's
+cross-attention keys/values computed once per generation (`cross_kv`), not at every step.
+A call of `forward` with a cache appends n positions (n > 1 prefills a prompt).
+
+Parameter names follow the reference's layout closely so the released weights map through a
+short table (audiogen.lm.audiocraft_import): attention input projections hold q, k, v stacked
+as one [3D, D] matrix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiogen.lm.config import LMConfig
+
+
+def sinusoidal_embedding(positions: torch.Tensor, dim: int, max_period: float = 10_000.0,
+                         ) -> torch.Tensor:
+    """positions [...] -> [..., dim]: concat(cos(phase), sin(phase)) with
+    phase_i = pos / max_period^(i / (dim/2 - 1)), exactly as the released model was trained."""
+    half = dim // 2
+    i = torch.arange(half, device=positions.device, dtype=torch.float32)
+    period = torch.full([], max_period, device=positions.device, dtype=torch.float32)
+    phase = positions.to(torch.float32).unsqueeze(-1) / period ** (i / (half - 1))
+    return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
+
+
+class MultiheadAttention(nn.Module):
+    """Attention with q, k, v projections stacked in one `in_proj` [3D, D] (scaled dot-product
+    attention through torch SDPA)."""
+
+    def __init__(self, dim: int, num_heads: int, bias: bool, dropout: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.dim = dim
+        self.dropout = dropout
+        self.in_proj = nn.Linear(dim, 3 * dim, bias=bias)
+        self.out_proj = nn.Linear(dim, dim, bias=bias)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, S, n*D] -> n tensors [B, H, S, D/H]."""
+        B, S, _ = x.shape
+        x = x.view(B, S, -1, self.num_heads, self.dim // self.num_heads)
+        return x.permute(2, 0, 3, 1, 4).unbind(0)
+
+    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self._heads(self.in_proj(x))
+
+    def q(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.in_proj.bias
+        return self._heads(F.linear(x, self.in_proj.weight[: self.dim],
+                                    None if b is None else b[: self.dim]))[0]
+
+    def kv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = self.in_proj.bias
+        return self._heads(F.linear(x, self.in_proj.weight[self.dim:],
+                                    None if b is None else b[self.dim:]))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               mask: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
+        """q [B, H, n, d], k/v [B, H, m, d], mask broadcastable to [B, H, n, m] (True = attend)
+        -> [B, n, D] after the output projection."""
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=causal,
+            dropout_p=self.dropout if self.training else 0.0)
+        B, _, n, _ = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(B, n, self.dim))
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        d = config.dim
+        self.norm_self = nn.LayerNorm(d, eps=1e-5)
+        self.self_attn = MultiheadAttention(d, config.num_heads, config.bias_attn,
+                                            config.attention_dropout)
+        if config.cross_attention:
+            self.norm_cross = nn.LayerNorm(d, eps=1e-5)
+            self.cross_attn = MultiheadAttention(d, config.num_heads, config.bias_attn,
+                                                 config.attention_dropout)
+        self.norm_ffn = nn.LayerNorm(d, eps=1e-5)
+        self.ffn_in = nn.Linear(d, config.ffn_dim, bias=config.bias_ffn)
+        self.ffn_out = nn.Linear(config.ffn_dim, d, bias=config.bias_ffn)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, cross: tuple | None, self_mask: torch.Tensor | None,
+                causal: bool, cache: tuple[torch.Tensor, torch.Tensor] | None = None,
+                start: int = 0) -> torch.Tensor:
+        """x [B, n, D]; cross = (k, v, mask) of the text; cache = this layer's (k, v) buffers
+        [B, H, max_len, d], into which positions start..start+n-1 are written."""
+        q, k, v = self.self_attn.qkv(self.norm_self(x))
+        if cache is not None:
+            end = start + x.shape[1]
+            cache[0][:, :, start:end] = k
+            cache[1][:, :, start:end] = v
+            k, v = cache[0][:, :, :end], cache[1][:, :, :end]
+        x = x + self.dropout(self.self_attn.attend(q, k, v, self_mask, causal))
+        if cross is not None:
+            ck, cv, cmask = cross
+            q = self.cross_attn.q(self.norm_cross(x))
+            x = x + self.dropout(self.cross_attn.attend(q, ck, cv, cmask))
+        h = self.ffn_out(self.dropout(F.gelu(self.ffn_in(self.norm_ffn(x)))))
+        return x + self.dropout(h)
+
+
+@dataclass
+class CrossKV:
+    """The text's cross-attention keys/values, per layer, computed once per generation."""
+
+    kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: k, v [B, H, L, d]
+    mask: torch.Tensor | None  # [B, 1, 1, L] bool, or None (reference behaviour: no mask)
+
+
+@dataclass
+class KVCache:
+    """Static self-attention cache: keys/values [layers, B, H, max_len, d] and the filled length."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+    length: int = 0
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+
+class Transformer(nn.Module):
+    """The block stack with input positions and the final LayerNorm."""
+
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        self.config = config
+        self.layers = nn.ModuleList(DecoderBlock(config) for _ in range(config.num_layers))
+        self.norm_out = nn.LayerNorm(config.dim, eps=1e-5)
+
+    def cross_kv(self, text: torch.Tensor, mask: torch.Tensor) -> CrossKV | None:
+        """text [B, L, D] (zeros at padding), mask [B, L] -> per-layer keys/values."""
+        if not self.config.cross_attention:
+            return None
+        attn_mask = None
+        if self.config.cross_attention_mask:
+            # A row with no real token (the null condition) attends to all its zero vectors,
+            # as the reference does, instead of to nothing (which would give NaN).
+            mask = mask | ~mask.any(dim=1, keepdim=True)
+            attn_mask = mask[:, None, None, :]
+        return CrossKV([layer.cross_attn.kv(text) for layer in self.layers], attn_mask)
+
+    def new_cache(self, batch: int, max_len: int, device: torch.device,
+                  dtype: torch.dtype) -> KVCache:
+        c = self.config
+        shape = (c.num_layers, batch, c.num_heads, max_len, c.head_dim)
+        return KVCache(torch.zeros(shape, device=device, dtype=dtype),
+                       torch.zeros(shape, device=device, dtype=dtype))
+
+    def forward(self, x: torch.Tensor, cross: CrossKV | None, cache: KVCache | None = None,
+                key_valid: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, n, D] at positions cache.length .. +n-1 (0.. without a cache) -> [B, n, D].
+
+        key_valid [B, >= end] bool marks self-attention keys that may be attended (False at a
+        text prefix's padding); None means all. With a cache, the n positions are appended.
+        """
+        n, D = x.shape[1:]
+        start = cache.length if cache is not None else 0
+        end = start + n
+        if cache is not None and end > cache.max_len:
+            raise ValueError(f"decode cache full: {end} positions > {cache.max_len}")
+        positions = torch.arange(start, end, device=x.device)
+        x = x + sinusoidal_embedding(positions, D, self.config.max_period).to(x.dtype)
+        mask, causal = self._self_mask(start, n, key_valid, x.device)
+        cross_mask = cross.mask if cross is not None else None
+        for i, layer in enumerate(self.layers):
+            layer_cross = (*cross.kv[i], cross_mask) if cross is not None else None
+            layer_cache = (cache.k[i], cache.v[i]) if cache is not None else None
+            x = layer(x, layer_cross, mask, causal, layer_cache, start)
+        if cache is not None:
+            cache.length = end
+        return self.norm_out(x)
+
+    @staticmethod
+    def _self_mask(start: int, n: int, key_valid: torch.Tensor | None,
+                   device: torch.device) -> tuple[torch.Tensor | None, bool]:
+        """(mask [B or 1, 1, n, start+n] or None, is_causal) for n queries after `start` keys."""
+        end = start + n
+        if key_valid is None:
+            if start == 0:
+                return None, True  # SDPA's own causal path
+            if n == 1:
+                return None, False  # one new query sees every cached key
+        query = torch.arange(start, end, device=device)[:, None]
+        key = torch.arange(end, device=device)[None, :]
+        mask = (key <= query)[None, None]
+        if key_valid is not None:
+            # Padded prefix keys are hidden, except from themselves: a query must see at least
+            # one key, or its row is NaN (and NaN would leak through the zero weights).
+            mask = mask & (key_valid[:, None, None, :end] | (key == query))
+        return mask, False
+
+
+def init_weights(module: nn.Module, config: LMConfig) -> None:
+    """SPEC §3 (v2): truncated normal (±3 std) with std 1/sqrt(fan_in); block layer i scaled down
+    by sqrt(2 (i + 1)); zero biases; LayerNorms at (1, 0)."""
+
+    def normal_(w: torch.Tensor, fan_in: int, depth: int | None = None) -> None:
+        std = 1 / math.sqrt(fan_in)
+        if depth is not None:
+            std /= math.sqrt(2 * depth)
+        nn.init.trunc_normal_(w, mean=0.0, std=std, a=-3 * std, b=3 * std)
+
+    for name, m in module.named_modules():
+        if isinstance(m, nn.Embedding):
+            normal_(m.weight, m.embedding_dim)
+        elif isinstance(m, nn.Linear):
+            depth = None
+            parts = name.split(".")
+            if "layers" in parts:
+                depth = int(parts[parts.index("layers") + 1]) + 1
+            normal_(m.weight, m.in_features, depth)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
