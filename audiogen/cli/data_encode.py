@@ -52,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
     if args.text_encoder != "none":
         from audiogen.text.conditioner import TextEncoderConfig, load_text_encoder
 
-        dims = {"minilm": 384, "t5": 1024}
-        text_encoder = load_text_encoder(TextEncoderConfig(
-            kind=args.text_encoder, name=args.text_encoder, path=args.text_encoder_path,
-            dim=dims[args.text_encoder]))
+        # (the states' width is read from the encoder's output, so `dim` is not needed here)
+        config = TextEncoderConfig(kind=args.text_encoder, path=args.text_encoder_path)
+        if args.text_encoder == "t5":
+            config.name = Path(args.text_encoder_path or "t5").name
+        text_encoder = load_text_encoder(config)
     index = build_token_cache(entries, codec, args.output, codec_id=codec_identity(codec),
                               text_encoder=text_encoder, device=device,
                               batch_size=args.batch_size,
