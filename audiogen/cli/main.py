@@ -19,6 +19,8 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("convert-audiocraft-codec",): "audiogen.cli.convert_codec",
     ("data", "index"): "audiogen.cli.data_index",
     ("data", "encode"): "audiogen.cli.data_encode",
+    ("generate",): "audiogen.cli.generate",
+    ("continue",): "audiogen.cli.continue_audio",
 }
 
 

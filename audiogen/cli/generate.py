@@ -1,0 +1,141 @@
+"""Generate audio from text prompts, one file per prompt.
+
+Settings left out take the model's defaults (lm.json "generation"). The seed is printed so a
+result can be reproduced; with several batches, batch j uses seed + j.
+
+Examples:
+  audiogen generate "a dog barks" "rain on a tin roof" --model models/small -o out/
+  audiogen generate "thunder" --model models/small --duration 8 --seed 3 -o thunder.wav
+  audiogen generate --prompts-file prompts.txt --model models/small --cfg-coef 4 -o out/
+  audiogen generate "an engine idles" --negative "music" --model models/small -o out/
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+import sys
+import warnings
+from pathlib import Path
+
+from audiogen.errors import AudiogenError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, metavar="DIR",
+                        help="model directory (codec.json/.safetensors, lm.json/.safetensors)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda "
+                        "when available)")
+    parser.add_argument("--text-encoder", type=Path, default=None, metavar="DIR",
+                        help="local folder of the text encoder, overriding lm.json (e.g. t5-large)")
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=float, default=None, metavar="S",
+                        help="seconds of audio (default: the model's, usually 5)")
+    parser.add_argument("--seed", type=int, default=None, metavar="N",
+                        help="random seed (default: drawn, and printed)")
+    parser.add_argument("--cfg-coef", type=float, default=None, metavar="G",
+                        help="classifier-free guidance scale (default 3; 1 = no guidance)")
+    parser.add_argument("--top-k", type=int, default=None, metavar="K",
+                        help="sample among the K most likely codes (default 250; 0 = off)")
+    parser.add_argument("--top-p", type=float, default=None, metavar="P",
+                        help="nucleus sampling mass (default 0 = off); wins over --top-k")
+    parser.add_argument("--temperature", type=float, default=None, metavar="T",
+                        help="softmax temperature (default 1; 0 = greedy)")
+    parser.add_argument("--negative", default=None, metavar="TEXT",
+                        help="negative prompt: what to steer away from (needs guidance)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompts", nargs="*", metavar="PROMPT", help="text prompt(s)")
+    parser.add_argument("--prompts-file", type=Path, default=None, metavar="F",
+                        help="more prompts, one per line (blank lines and # comments skipped)")
+    add_model_arguments(parser)
+    add_sampling_arguments(parser)
+    parser.add_argument("--batch-size", type=int, default=8, metavar="N",
+                        help="prompts generated together (default 8)")
+    parser.add_argument("-o", "--output", type=Path, default=Path("generated"), metavar="OUT",
+                        help="output folder (default: generated/), or a .wav/.flac file name "
+                        "when there is one prompt")
+
+
+def plain_warnings() -> None:
+    """Show warnings as one `audiogen: warning: ...` line, without file and source line."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"audiogen: warning: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
+def load_model(args: argparse.Namespace):
+    import torch
+
+    from audiogen.api import AudioGen
+
+    torch.set_grad_enabled(False)
+    return AudioGen.from_pretrained(args.model, device=args.device,
+                                    text_encoder_path=args.text_encoder)
+
+
+def sampling_kwargs(args: argparse.Namespace, seed: int) -> dict:
+    """The AudioGen.generate* keyword arguments the shared options set."""
+    return {"duration": args.duration, "cfg_coef": args.cfg_coef, "top_k": args.top_k,
+            "top_p": args.top_p, "temperature": args.temperature, "seed": seed,
+            "negative_prompt": args.negative,
+            "progress": not args.quiet and sys.stderr.isatty()}
+
+
+def read_prompts(args: argparse.Namespace) -> list[str]:
+    prompts = list(args.prompts)
+    if args.prompts_file is not None:
+        try:
+            lines = args.prompts_file.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise AudiogenError(f"cannot read the prompts file {args.prompts_file}: {e}") from e
+        prompts += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not prompts:
+        raise AudiogenError("no prompt given: pass PROMPT arguments or --prompts-file F "
+                            "(use \"\" for an unconditional sample).")
+    return prompts
+
+
+def slug(text: str, limit: int = 48) -> str:
+    """A file-name-safe short form of a prompt."""
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-")
+    return s or "unconditional"
+
+
+def output_paths(output: Path, prompts: list[str]) -> list[Path]:
+    if output.suffix.lower() in AUDIO_SUFFIXES:
+        if len(prompts) != 1:
+            raise AudiogenError(f"-o {output} names one file but there are {len(prompts)} "
+                                "prompts; give a folder instead.")
+        return [output]
+    if output.exists() and not output.is_dir():
+        raise AudiogenError(f"-o {output} exists and is not a folder.")
+    return [output / f"{i:03d}_{slug(p)}.wav" for i, p in enumerate(prompts)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from audiogen.audio.io import save_audio
+
+    plain_warnings()
+    prompts = read_prompts(args)
+    paths = output_paths(args.output, prompts)
+    if args.batch_size < 1:
+        raise AudiogenError("--batch-size must be >= 1.")
+    seed = secrets.randbelow(2**31) if args.seed is None else args.seed
+    print(f"seed: {seed}", flush=True)
+    model = load_model(args)
+    for j, first in enumerate(range(0, len(prompts), args.batch_size)):
+        batch = prompts[first:first + args.batch_size]
+        wav, sr = model.generate(batch, **sampling_kwargs(args, seed + j))
+        for i, prompt in enumerate(batch):
+            path = save_audio(paths[first + i], wav[i], sr)
+            print(f"{path}\t{prompt}", flush=True)
+    return 0
