@@ -1,0 +1,197 @@
+"""Safe import of an audiocraft language model checkpoint (`state_dict.bin`, SPEC §9).
+
+The file is a torch pickle of {"best_state": {name: tensor}, "xp.cfg": YAML string, ...}; it is
+read by the codec importer's `read_checkpoint` (`torch.load(weights_only=True)`: tensors and
+plain containers only, nothing executed) and the YAML with `yaml.safe_load`.
+
+Two named, tested steps:
+- `lm_config_from_xp_cfg`: the Hydra config (`transformer_lm.*`, `codebooks_pattern.*`,
+  `conditioners.description.*`, `classifier_free_guidance.*`) -> `LMConfig`, refusing what
+  this model does not implement (post-norm, rotary positions, layer scale, ...).
+- `convert_lm_state_dict`: reference names -> native names through `AUDIOCRAFT_LM_KEYS`.
+
+The reference gives cross-attention no padding mask (padded text positions are zero vectors
+that still take part in the softmax), so imported models set `cross_attention_mask=False` to
+give the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audiogen.codec.audiocraft_import import _lookup, read_checkpoint
+from audiogen.errors import AudiogenError
+from audiogen.lm.config import LMConfig
+from audiogen.lm.model import AudioLM
+from audiogen.text.conditioner import TextEncoderConfig
+
+# Reference name (regex) -> native name. {i}: layer, {k}: codebook, {p}: weight or bias.
+_LAYER = r"transformer\.layers\.(?P<i>\d+)\."
+AUDIOCRAFT_LM_KEYS: list[tuple[str, str]] = [
+    (r"emb\.(?P<k>\d+)\.weight", "embeddings.{k}.weight"),
+    (_LAYER + r"self_attn\.in_proj_(?P<p>weight|bias)", "transformer.layers.{i}.self_attn.in_proj.{p}"),
+    (_LAYER + r"self_attn\.out_proj\.(?P<p>weight|bias)", "transformer.layers.{i}.self_attn.out_proj.{p}"),
+    (_LAYER + r"cross_attention\.in_proj_(?P<p>weight|bias)", "transformer.layers.{i}.cross_attn.in_proj.{p}"),
+    (_LAYER + r"cross_attention\.out_proj\.(?P<p>weight|bias)", "transformer.layers.{i}.cross_attn.out_proj.{p}"),
+    (_LAYER + r"linear1\.(?P<p>weight|bias)", "transformer.layers.{i}.ffn_in.{p}"),
+    (_LAYER + r"linear2\.(?P<p>weight|bias)", "transformer.layers.{i}.ffn_out.{p}"),
+    (_LAYER + r"norm1\.(?P<p>weight|bias)", "transformer.layers.{i}.norm_self.{p}"),
+    (_LAYER + r"norm_cross\.(?P<p>weight|bias)", "transformer.layers.{i}.norm_cross.{p}"),
+    (_LAYER + r"norm2\.(?P<p>weight|bias)", "transformer.layers.{i}.norm_ffn.{p}"),
+    (r"out_norm\.(?P<p>weight|bias)", "transformer.norm_out.{p}"),
+    (r"linears\.(?P<k>\d+)\.(?P<p>weight|bias)", "heads.{k}.{p}"),
+    (r"condition_provider\.conditioners\.description\.output_proj\.(?P<p>weight|bias)",
+     "text.proj.{p}"),
+]
+_COMPILED = [(re.compile(ref + r"$"), native) for ref, native in AUDIOCRAFT_LM_KEYS]
+
+# Hidden sizes of the T5 encoders the reference accepts.
+T5_DIMS = {"t5-small": 512, "t5-base": 768, "t5-large": 1024, "t5-3b": 1024, "t5-11b": 1024,
+           "google/flan-t5-small": 512, "google/flan-t5-base": 768,
+           "google/flan-t5-large": 1024, "google/flan-t5-xl": 2048, "google/flan-t5-xxl": 4096}
+
+# transformer_lm settings this model reproduces only at these values.
+_REQUIRED = {
+    "norm_first": True, "norm": "layer_norm", "activation": "gelu", "causal": True,
+    "past_context": None, "layer_scale": None, "positional_embedding": "sin",
+    "positional_scale": 1.0, "qk_layer_norm": False, "qk_layer_norm_cross": False,
+    "kv_repeat": 1, "xpos": False,
+}
+
+
+def native_key(ref_key: str) -> str | None:
+    """The native name of a reference weight, or None if the table has no entry for it."""
+    for pattern, template in _COMPILED:
+        if m := pattern.match(ref_key):
+            return template.format(**m.groupdict())
+    return None
+
+
+def convert_lm_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a reference LM state dict; AudiogenError on a weight the table does not know."""
+    out, unknown = {}, []
+    for key, value in state.items():
+        name = native_key(key)
+        if name is None:
+            unknown.append(key)
+        else:
+            out[name] = value
+    if unknown:
+        raise AudiogenError(f"checkpoint has LM weights this model does not know: {unknown[:8]}"
+                            f"{' ...' if len(unknown) > 8 else ''}")
+    return out
+
+
+def _get(cfg: dict[str, Any], dotted: str, default: Any = ...) -> Any:
+    try:
+        return _lookup(cfg, dotted)
+    except AudiogenError:
+        if default is ...:
+            raise
+        return default
+
+
+def lm_config_from_xp_cfg(cfg: dict[str, Any]) -> LMConfig:
+    """Map the reference's training config onto `LMConfig` (AudiogenError if unsupported)."""
+    if _get(cfg, "lm_model", "transformer_lm") != "transformer_lm":
+        raise AudiogenError(f"xp.cfg: lm_model {_get(cfg, 'lm_model')!r} is not supported")
+    tl = "transformer_lm."
+    for key, value in _REQUIRED.items():
+        found = _get(cfg, tl + key, value)
+        if found != value and not (isinstance(value, float) and float(found) == value):
+            raise AudiogenError(f"xp.cfg: transformer_lm.{key} = {found!r} is not supported "
+                                f"(this model implements {value!r})")
+    for attr in ("sum", "prepend", "input_interpolate"):
+        if _get(cfg, f"fuser.{attr}", []):
+            raise AudiogenError(f"xp.cfg: fuser.{attr} conditions are not supported")
+    if _get(cfg, "fuser.cross_attention_pos_emb", False):
+        raise AudiogenError("xp.cfg: fuser.cross_attention_pos_emb is not supported")
+    cross = list(_get(cfg, "fuser.cross", []))
+    if cross not in ([], ["description"]):
+        raise AudiogenError(f"xp.cfg: cross-attention to {cross} is not supported")
+    text = TextEncoderConfig(kind="t5", name="t5-large", dim=1024, max_length=512)
+    if cross:
+        model = _get(cfg, "conditioners.description.model")
+        if model != "t5":
+            raise AudiogenError(f"xp.cfg: the {model!r} text conditioner is not supported")
+        name = _get(cfg, "conditioners.description.t5.name")
+        if name not in T5_DIMS:
+            raise AudiogenError(f"xp.cfg: unknown T5 model {name!r}")
+        if _get(cfg, "conditioners.description.t5.normalize_text", False):
+            raise AudiogenError("xp.cfg: text normalisation (spacy) is not supported")
+        text = TextEncoderConfig(kind="t5", name=name, dim=T5_DIMS[name], max_length=512)
+
+    n_q = int(_get(cfg, tl + "n_q"))
+    modeling = _get(cfg, "codebooks_pattern.modeling", None) or _get(cfg, tl + "q_modeling")
+    delays = None
+    if modeling == "delay":
+        delays = list(_get(cfg, "codebooks_pattern.delay.delays", list(range(n_q))))
+        if _get(cfg, "codebooks_pattern.delay.flatten_first", 0) or _get(
+                cfg, "codebooks_pattern.delay.empty_initial", 0):
+            raise AudiogenError("xp.cfg: delay.flatten_first / empty_initial are not supported")
+        pattern = "delay"
+    elif modeling == "parallel":
+        pattern = "parallel"
+    elif modeling == "unroll":
+        flat = _get(cfg, "codebooks_pattern.unroll.flattening", list(range(n_q)))
+        udel = _get(cfg, "codebooks_pattern.unroll.delays", [0] * n_q)
+        if list(flat) != list(range(n_q)) or any(udel):
+            raise AudiogenError("xp.cfg: only the full unroll (flattened) pattern is supported")
+        pattern = "flattened"
+    elif modeling == "coarse_first":
+        pattern = "coarse_first"
+        delays = list(_get(cfg, "codebooks_pattern.coarse_first.delays", [0] * (n_q - 1)))
+    else:
+        raise AudiogenError(f"xp.cfg: codebook pattern {modeling!r} is not supported")
+
+    dim = int(_get(cfg, tl + "dim"))
+    dropout = float(_get(cfg, tl + "dropout", 0.0))
+    attention_dropout = _get(cfg, tl + "attention_dropout", None)
+    return LMConfig(
+        dim=dim, num_heads=int(_get(cfg, tl + "num_heads")),
+        num_layers=int(_get(cfg, tl + "num_layers")),
+        ffn_dim=int(float(_get(cfg, tl + "hidden_scale", 4)) * dim),
+        num_codebooks=n_q, card=int(_get(cfg, tl + "card")),
+        bias_attn=bool(_get(cfg, tl + "bias_attn", True)),
+        bias_ffn=bool(_get(cfg, tl + "bias_ff", True)),
+        bias_heads=bool(_get(cfg, tl + "bias_proj", True)),
+        dropout=dropout,
+        attention_dropout=dropout if attention_dropout is None else float(attention_dropout),
+        pattern=pattern, delays=delays, text=text,
+        cross_attention=bool(cross), cross_attention_mask=False, text_prefix=False,
+        cfg_dropout=float(_get(cfg, "classifier_free_guidance.training_dropout", 0.1)),
+        max_period=float(_get(cfg, tl + "max_period", 10_000.0)),
+    )
+
+
+def generation_defaults_from_xp_cfg(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The sampling defaults the release was published with (guidance from its config)."""
+    return {"cfg_coef": float(_get(cfg, "classifier_free_guidance.inference_coef", 3.0))}
+
+
+def import_audiocraft_lm(path: str | os.PathLike,
+                         text_encoder_path: str | os.PathLike | None = None,
+                         ) -> tuple[AudioLM, dict[str, Any]]:
+    """Build a native AudioLM (eval mode) from a reference `state_dict.bin`.
+
+    Returns the model and the parsed xp.cfg. text_encoder_path: the local T5 directory the
+    model's conditioner will load from.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudiogenError(f"{path}: no such file (expected an audiocraft LM state_dict.bin)")
+    state, cfg, *_ = read_checkpoint(path)  # (the third item: the exporter's version)
+    config = lm_config_from_xp_cfg(cfg)
+    if text_encoder_path is not None:
+        config.text.path = str(text_encoder_path)
+    try:
+        model = AudioLM.from_state_dict(config, convert_lm_state_dict(state))
+    except RuntimeError as e:
+        raise AudiogenError(
+            f"{path}: weights do not match the LM its xp.cfg describes: {e}") from e
+    return model, cfg

@@ -1,0 +1,95 @@
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from audiogen.errors import AudiogenError
+from audiogen.lm import AudioLM
+from audiogen.lm.audiocraft_import import (
+    convert_lm_state_dict,
+    import_audiocraft_lm,
+    lm_config_from_xp_cfg,
+    native_key,
+)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lm"
+
+
+def _xp_cfg() -> dict:
+    return json.loads((FIXTURES / "released.json").read_text())["xp_cfg"]
+
+
+def test_key_table_names():
+    assert native_key("transformer.layers.47.self_attn.in_proj_weight") == \
+        "transformer.layers.47.self_attn.in_proj.weight"
+    assert native_key("transformer.layers.3.cross_attention.out_proj.weight") == \
+        "transformer.layers.3.cross_attn.out_proj.weight"
+    assert native_key("transformer.layers.0.norm2.bias") == "transformer.layers.0.norm_ffn.bias"
+    assert native_key("emb.3.weight") == "embeddings.3.weight"
+    assert native_key("linears.2.weight") == "heads.2.weight"
+    assert native_key("out_norm.weight") == "transformer.norm_out.weight"
+    assert native_key("condition_provider.conditioners.description.output_proj.bias") == \
+        "text.proj.bias"
+    assert native_key("transformer.layers.0.self_attn.rope.freqs") is None
+    with pytest.raises(AudiogenError, match="does not know"):
+        convert_lm_state_dict({"transformer.layers.0.layer_scale_1.scale": torch.zeros(1)})
+
+
+def test_table_covers_every_released_key_and_every_native_weight():
+    meta = json.loads((FIXTURES / "released.json").read_text())
+    native = {native_key(k): v for k, v in meta["shapes"].items()}
+    assert None not in native
+    config = lm_config_from_xp_cfg(meta["xp_cfg"])
+    with torch.device("meta"):
+        model = AudioLM(config)
+    assert {k: list(v.shape) for k, v in model.state_dict().items()} == native
+
+
+@pytest.mark.parametrize("path,value,message", [
+    ("transformer_lm.norm_first", False, "norm_first"),
+    ("transformer_lm.positional_embedding", "rope", "positional_embedding"),
+    ("transformer_lm.layer_scale", 0.01, "layer_scale"),
+    ("fuser.prepend", ["description"], "prepend"),
+    ("codebooks_pattern.modeling", "musiclm", "musiclm"),
+    ("conditioners.description.model", "clap", "clap"),
+])
+def test_unsupported_configs_are_refused(path, value, message):
+    cfg = copy.deepcopy(_xp_cfg())
+    node = cfg
+    *parents, last = path.split(".")
+    for p in parents:
+        node = node[p]
+    node[last] = value
+    with pytest.raises(AudiogenError, match=message):
+        lm_config_from_xp_cfg(cfg)
+
+
+def test_released_config_values():
+    config = lm_config_from_xp_cfg(_xp_cfg())
+    assert config.cfg_dropout == 0.1 and config.max_period == 10_000
+    assert config.text.name == "t5-large"
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("executed",))
+
+
+def test_file_reader_refuses_arbitrary_pickles(tmp_path):
+    bad = tmp_path / "state_dict.bin"
+    torch.save({"best_state": {}, "xp.cfg": "{}", "payload": _Evil()}, bad)
+    with pytest.raises(AudiogenError, match="tensors-only"):
+        import_audiocraft_lm(bad)
+    with pytest.raises(AudiogenError, match="no such file"):
+        import_audiocraft_lm(tmp_path / "missing.bin")
+
+
+def test_imported_model_saves_and_loads(tmp_path):
+    model, _ = import_audiocraft_lm(FIXTURES / "tiny_state_dict.bin", text_encoder_path="/t5")
+    assert model.config.text.path == "/t5" and not model.config.cross_attention_mask
+    model.save(tmp_path)
+    loaded = AudioLM.load(tmp_path)
+    for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)

@@ -1,0 +1,200 @@
+"""Make the golden LM parity fixtures with the reference implementation (audiocraft 1.3.0).
+
+    tools/reference/python_ref tools/make_lm_fixtures.py
+
+builds audiocraft's `LMModel` exactly as its `builders.get_lm_model` does from a training
+config (`xp.cfg`), at two shapes, with deterministic random weights (`seeded_weights`, which
+the tests call too), and records what it computes:
+
+- "tiny": dim 16, 2 layers, 2 heads, 4 x 32 codes, every bias on, t5-small text width 512. The
+  complete `state_dict.bin` is written (tensors + YAML, as released), so the tests exercise
+  the file reader too.
+- "released": the audiogen-medium layer structure (48 layers, 24 heads, FFN 4x, no biases,
+  4 x 2048 codes, delay [0, 1, 2, 3], a t5-large-width projection 1024 -> dim, cross-attention
+  without a padding mask) at width 96 instead of 1536 (head dim 4 instead of 64). Every key,
+  every per-layer operation and the depth are the released ones; only matrix sizes shrink, so
+  the file stays small and the test fast. Its weights (28 MB) are not stored: the test
+  regenerates them from the seed and the key list saved in released.json.
+
+Per shape: logits of `LMModel.forward` for random pattern tokens (special token included)
+and three text conditions (5 tokens, 2 tokens + padding, empty), and the greedy tokens of
+`LMModel.generate` with guidance (cfg_coef 3, one 2B batch) for the same three texts.
+Text conditioning goes through the reference's own `output_proj` and masking; the T5 encoder
+itself is replaced by a table of fixed hidden states (T5 is a separate, frozen model).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "lm"
+SEED = 1234
+NUM_FRAMES = 6
+TEXT_LENGTHS = (5, 2, 0)  # tokens of the three captions ("" = the null condition)
+LOGIT_CLASSES = 256  # logits stored for the first classes only (plus logsumexp over all)
+
+SHAPES = {
+    "tiny": {"dim": 16, "num_heads": 2, "num_layers": 2, "n_q": 4, "card": 32, "bias": True,
+             "text_dim": 512, "t5": "t5-small"},
+    "released": {"dim": 96, "num_heads": 24, "num_layers": 48, "n_q": 4, "card": 2048,
+                 "bias": False, "text_dim": 1024, "t5": "t5-large"},
+}
+
+
+def xp_cfg(shape: dict) -> dict:
+    """The parts of a training config the LM reads, laid out as the release's xp.cfg."""
+    return {
+        "device": "cpu", "dtype": "float32", "lm_model": "transformer_lm",
+        "codebooks_pattern": {"modeling": "delay",
+                              "delay": {"delays": [0, 1, 2, 3], "flatten_first": 0,
+                                        "empty_initial": 0},
+                              "unroll": {"flattening": [0, 1, 2, 3], "delays": [0, 0, 0, 0]}},
+        "transformer_lm": {
+            "dim": shape["dim"], "num_heads": shape["num_heads"],
+            "num_layers": shape["num_layers"], "hidden_scale": 4, "n_q": shape["n_q"],
+            "card": shape["card"], "dropout": 0.0, "emb_lr": None, "activation": "gelu",
+            "norm_first": True, "bias_ff": shape["bias"], "bias_attn": shape["bias"],
+            "bias_proj": shape["bias"], "past_context": None, "causal": True, "custom": False,
+            "memory_efficient": True, "attention_as_float32": False, "layer_scale": None,
+            "positional_embedding": "sin", "xpos": False, "checkpointing": "none",
+            "weight_init": "gaussian", "depthwise_init": "current", "zero_bias_init": True,
+            "norm": "layer_norm", "cross_attention": False, "qk_layer_norm": False,
+            "qk_layer_norm_cross": False, "attention_dropout": None, "kv_repeat": 1,
+            "two_step_cfg": False,
+        },
+        "classifier_free_guidance": {"training_dropout": 0.1, "inference_coef": 3.0},
+        "attribute_dropout": {},
+        "fuser": {"cross_attention_pos_emb": False, "cross_attention_pos_emb_scale": 1,
+                  "sum": [], "prepend": [], "cross": ["description"], "input_interpolate": []},
+        "conditioners": {"description": {"model": "t5", "t5": {
+            "name": shape["t5"], "finetune": False, "word_dropout": 0.0,
+            "normalize_text": False}}},
+    }
+
+
+def seeded_weights(shapes: dict[str, list[int]], seed: int = SEED) -> dict[str, torch.Tensor]:
+    """Deterministic random weights for a reference state dict, keyed by name.
+
+    Matrices ~ N(0, 1/fan_in); norm weights 1 + N(0, 0.1^2); biases N(0, 0.1^2). Each key's
+    generator is seeded from `seed` and its position in sorted order, so the values do not
+    depend on dict order; torch's CPU generator gives the same numbers in both venvs.
+    """
+    out = {}
+    for i, name in enumerate(sorted(shapes)):
+        shape = shapes[name]
+        g = torch.Generator().manual_seed(seed * 100_003 + i)
+        x = torch.randn(shape, generator=g, dtype=torch.float32)
+        if len(shape) == 2:
+            x = x / shape[1] ** 0.5
+        elif "norm" in name and name.endswith("weight"):
+            x = 1 + 0.1 * x
+        else:
+            x = 0.1 * x
+        out[name] = x
+    return out
+
+
+def text_table(text_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoder hidden states [3, L, text_dim] and mask [3, L] for the three captions."""
+    g = torch.Generator().manual_seed(SEED + 7)
+    L = max(TEXT_LENGTHS)
+    hidden = torch.randn(len(TEXT_LENGTHS), L, text_dim, generator=g)
+    mask = torch.arange(L)[None, :] < torch.tensor(TEXT_LENGTHS)[:, None]
+    return hidden, mask
+
+
+def pattern_tokens(n_q: int, card: int, steps: int) -> torch.Tensor:
+    """Random tokens [3, K, S], the special token (card) included."""
+    g = torch.Generator().manual_seed(SEED + 11)
+    return torch.randint(0, card + 1, (len(TEXT_LENGTHS), n_q, steps), generator=g)
+
+
+def build_reference(cfg: dict, hidden: torch.Tensor, mask: torch.Tensor):
+    """audiocraft's LMModel as builders.get_lm_model makes it, T5 replaced by `hidden`."""
+    import omegaconf
+    from audiocraft.models import builders
+    from audiocraft.models.lm import LMModel
+    from audiocraft.modules.conditioners import ConditioningProvider, TextConditioner
+    from audiocraft.utils.utils import dict_from_config
+
+    class TableConditioner(TextConditioner):
+        """Caption "c{i}" -> the i-th row of `hidden` (its first TEXT_LENGTHS[i] tokens);
+        None -> nothing. Projection and masking are the reference's own (as in T5Conditioner)."""
+
+        def tokenize(self, texts):
+            rows = [int(t[1:]) if t else None for t in texts]
+            L = max([TEXT_LENGTHS[r] for r in rows if r is not None] + [1])
+            h = torch.zeros(len(rows), L, hidden.shape[-1])
+            m = torch.zeros(len(rows), L, dtype=torch.long)
+            for b, r in enumerate(rows):
+                if r is not None:
+                    n = TEXT_LENGTHS[r]
+                    h[b, :n], m[b, :n] = hidden[r, :n], 1
+            return h, m
+
+        def forward(self, inputs):
+            h, m = inputs
+            return self.output_proj(h) * m.unsqueeze(-1), m
+
+    conf = omegaconf.OmegaConf.create(cfg)
+    kwargs = dict_from_config(conf.transformer_lm)
+    kwargs["cross_attention"] = True  # as builders does when the fuser has cross conditions
+    cfg_guidance = dict_from_config(conf.classifier_free_guidance)
+    provider = ConditioningProvider(
+        {"description": TableConditioner(hidden.shape[-1], kwargs["dim"])}, device="cpu")
+    return LMModel(
+        pattern_provider=builders.get_codebooks_pattern_provider(kwargs["n_q"], conf.codebooks_pattern),
+        condition_provider=provider, fuser=builders.get_condition_fuser(conf),
+        cfg_dropout=cfg_guidance["training_dropout"], cfg_coef=cfg_guidance["inference_coef"],
+        attribute_dropout={}, dtype=torch.float32, device="cpu", **kwargs).eval()
+
+
+def make(name: str, shape: dict) -> None:
+    import yaml
+    from audiocraft.modules.conditioners import ConditioningAttributes
+    from safetensors.torch import save_file
+
+    cfg = xp_cfg(shape)
+    hidden, mask = text_table(shape["text_dim"])
+    model = build_reference(cfg, hidden, mask)
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    weights = seeded_weights(shapes)
+    model.load_state_dict(weights, strict=True)
+
+    captions = [f"c{i}" if n else None for i, n in enumerate(TEXT_LENGTHS)]
+    attributes = [ConditioningAttributes(text={"description": c}) for c in captions]
+    steps = NUM_FRAMES + 3 + 1
+    tokens = pattern_tokens(shape["n_q"], shape["card"], steps)
+    with torch.no_grad():
+        provider = model.condition_provider
+        cond = provider(provider.tokenize(attributes))
+        logits = model(tokens, conditions=[], condition_tensors=cond)  # [B, K, S, card]
+        greedy = model.generate(conditions=attributes, max_gen_len=NUM_FRAMES,
+                                use_sampling=False, cfg_coef=3.0, two_step_cfg=False)
+    golden = {
+        "text_hidden": hidden, "text_mask": mask, "tokens": tokens,
+        "logits_head": logits[..., :LOGIT_CLASSES].contiguous(),
+        "logits_lse": torch.logsumexp(logits, dim=-1), "logits_argmax": logits.argmax(-1),
+        "greedy_codes": greedy,
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in golden.items()}, str(OUT / f"{name}.safetensors"))
+    meta = {"xp_cfg": cfg, "seed": SEED, "num_frames": NUM_FRAMES, "cfg_coef": 3.0,
+            "checksum": float(sum(w.double().abs().sum() for w in weights.values()))}
+    if name == "tiny":
+        torch.save({"best_state": model.state_dict(), "xp.cfg": yaml.safe_dump(cfg),
+                    "version": "1.3.0", "exported": True}, OUT / "tiny_state_dict.bin")
+    else:
+        meta["shapes"] = shapes
+    (OUT / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"{name}: {sum(w.numel() for w in weights.values())} weights, logits {tuple(logits.shape)},"
+          f" greedy codes {greedy.tolist()[0][0]}")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    for name, shape in SHAPES.items():
+        make(name, shape)
