@@ -30,7 +30,7 @@ def entries(tmp_path) -> list[ManifestEntry]:
 
 
 def test_segment_is_a_slice_of_the_file_with_a_listed_caption(entries):
-    ds = AudioSegmentDataset(entries, SegmentConfig(segment_seconds=0.5, sample_rate=SR, seed=1))
+    ds = AudioSegmentDataset(entries, SegmentConfig(segment_seconds=0.5, sample_rate=SR, max_items_per_clip=1, seed=1))
     item = ds[(0, 3)]
     assert item["wav"].shape == (1, 4000) and item["length"] == 4000 and item["skipped"] == 0
     full = sf.read(entries[3].path, dtype="float32")[0]
@@ -53,7 +53,7 @@ def test_resample_mono_and_padding(tmp_path):
 
 
 def test_items_depend_only_on_seed_epoch_index(entries):
-    cfg = SegmentConfig(segment_seconds=0.5, sample_rate=SR, seed=7)
+    cfg = SegmentConfig(segment_seconds=0.5, sample_rate=SR, max_items_per_clip=1, seed=7)
     a, b = AudioSegmentDataset(entries, cfg), AudioSegmentDataset(entries, cfg)
     for key in [(0, 0), (0, 5), (3, 2)]:
         assert torch.equal(a[key]["wav"], b[key]["wav"]) and a[key]["caption"] == b[key]["caption"]
@@ -63,12 +63,22 @@ def test_items_depend_only_on_seed_epoch_index(entries):
     epochs = [a[(e, 5)] for e in range(6)]
     assert len({it["wav"][0, 0].item() for it in epochs}) > 1
     assert len({it["caption"] for it in epochs}) > 1
-    other = AudioSegmentDataset(entries, SegmentConfig(segment_seconds=0.5, sample_rate=SR, seed=8))
+    other = AudioSegmentDataset(entries, SegmentConfig(segment_seconds=0.5, sample_rate=SR, max_items_per_clip=1, seed=8))
     assert not torch.equal(other[(0, 5)]["wav"], a[(0, 5)]["wav"])
-    # evaluation reads from the start
+
+
+def test_long_clips_own_more_items_and_eval_tiles_them(entries):
+    # durations 1.5, 1.75, ..., 2.75 s in 0.5 s segments: ceil(D / 0.5) items each
     ev = AudioSegmentDataset(entries, SegmentConfig(0.5, SR, random_crop=False))
-    full = sf.read(entries[1].path, dtype="float32")[0]
-    assert np.array_equal(ev[(4, 1)]["wav"][0].numpy(), full[:4000])
+    assert len(ev) == 3 + 4 + 4 + 5 + 5 + 6
+    full = sf.read(entries[1].path, dtype="float32")[0]  # 1.75 s: items 3..6
+    for slot, item in enumerate(range(3, 7)):
+        got = ev[(9, item)]
+        assert got["index"] == 1
+        start = min(slot * 4000, len(full) - 4000)  # the last one ends at the clip's end
+        assert np.array_equal(got["wav"][0].numpy(), full[start:start + 4000])
+    capped = AudioSegmentDataset(entries, SegmentConfig(0.5, SR, max_items_per_clip=2))
+    assert len(capped) == 12
 
 
 def loader_batches(dataset, workers: int, epoch: int):
@@ -80,7 +90,7 @@ def loader_batches(dataset, workers: int, epoch: int):
 
 
 def test_same_batches_with_any_worker_count(entries):
-    ds = AudioSegmentDataset(entries, SegmentConfig(segment_seconds=0.5, sample_rate=SR))
+    ds = AudioSegmentDataset(entries, SegmentConfig(segment_seconds=0.5, sample_rate=SR, max_items_per_clip=1))
     single = loader_batches(ds, 0, epoch=2)
     multi = loader_batches(ds, 2, epoch=2)
     assert len(single) == len(multi) == 2
@@ -95,7 +105,7 @@ def test_bad_files_are_skipped_and_counted(entries, tmp_path):
     bad = [ManifestEntry(path=str(tmp_path / "corrupt.wav"), duration=2.0, captions=["x"]),
            ManifestEntry(path=str(tmp_path / "vanished.wav"), duration=2.0, captions=["y"])]
     manifest = write_manifest(tmp_path / "m.jsonl", entries[:2] + bad)
-    ds = AudioSegmentDataset(manifest, SegmentConfig(segment_seconds=0.5, sample_rate=SR))
+    ds = AudioSegmentDataset(manifest, SegmentConfig(segment_seconds=0.5, sample_rate=SR, max_items_per_clip=1))
     items = [ds[(0, i)] for i in range(4)]
     assert [it["skipped"] > 0 for it in items] == [False, False, True, True]
     assert all(it["index"] in (0, 1) and it["wav"].abs().max() > 0 for it in items)
@@ -105,13 +115,13 @@ def test_bad_files_are_skipped_and_counted(entries, tmp_path):
     batches = loader_batches(ds, 2, epoch=0)
     assert sum(b.skipped for b in batches) >= 2
     # a substitute is the same item whichever process reads it
-    fresh = AudioSegmentDataset(manifest, SegmentConfig(segment_seconds=0.5, sample_rate=SR))
+    fresh = AudioSegmentDataset(manifest, SegmentConfig(segment_seconds=0.5, sample_rate=SR, max_items_per_clip=1))
     assert torch.equal(fresh[(0, 3)]["wav"], items[3]["wav"])
 
 
 def test_all_files_bad_is_an_error(tmp_path):
     ds = AudioSegmentDataset([ManifestEntry(path=str(tmp_path / "gone.wav"), duration=1.0)],
-                             SegmentConfig(segment_seconds=0.5, sample_rate=SR, max_substitutes=3))
+                             SegmentConfig(segment_seconds=0.5, sample_rate=SR, max_items_per_clip=1, max_substitutes=3))
     with pytest.raises(AudiogenError, match="failed to load"):
         ds[0]
     with pytest.raises(AudiogenError, match="no clips"):

@@ -128,7 +128,8 @@ def test_unreadable_clips_are_listed_and_rebuild_replaces_files(entries, tmp_pat
 def test_segments_are_deterministic_slices(entries, tmp_path):
     build_token_cache(entries, FakeCodec(), tmp_path / "cache", progress=False)
     cache = TokenCache(tmp_path / "cache")
-    ds = TokenCacheDataset(cache, segment_seconds=0.5, split="train", seed=3)
+    ds = TokenCacheDataset(cache, segment_seconds=0.5, split="train", seed=3,
+                           max_items_per_clip=1)
     assert len(ds) == 4 and ds.segment_frames == 50
     for key in [(0, 0), (1, 1), (2, 3)]:
         item = ds[key]
@@ -140,7 +141,7 @@ def test_segments_are_deterministic_slices(entries, tmp_path):
         assert any(np.array_equal(full[:, s:s + n], window) for s in range(full.shape[1] - n + 1))
         assert (item["codes"][:, n:] == PAD).all()
         assert item["caption"] in cache.items[i]["captions"]
-        assert torch.equal(TokenCacheDataset(cache, 0.5, "train", seed=3)[key]["codes"],
+        assert torch.equal(TokenCacheDataset(cache, 0.5, "train", 3, max_items_per_clip=1)[key]["codes"],
                            item["codes"])
     short = next(k for k in range(4) if cache.items[ds.indices[k]]["frames"] < 50)
     assert ds[(0, short)]["length"] == 30  # the 0.3 s clip: padded, length in frames
@@ -155,6 +156,12 @@ def test_segments_are_deterministic_slices(entries, tmp_path):
     assert all(torch.equal(a.codes, b.codes) and a.captions == b.captions
                for a, b in zip(one, two))
     assert one[0].mask.sum() == one[0].lengths.sum()
+    # without the cap, the 2.5 s clip owns 5 items of 0.5 s; evaluation tiles it in order
+    tiled = TokenCacheDataset(cache, 0.5, "train", random_crop=False)
+    assert len(tiled) == 2 + 5 + 1 + 3
+    windows = [tiled[(0, k)] for k in range(2, 7)]
+    assert all(w["index"] == 2 for w in windows)
+    assert np.array_equal(torch.cat([w["codes"] for w in windows], 1).numpy(), cache.codes(2))
 
 
 def test_cached_text_states(entries, tmp_path):
@@ -162,7 +169,7 @@ def test_cached_text_states(entries, tmp_path):
     text = FakeTextEncoder()
     build_token_cache(entries, FakeCodec(), tmp_path / "cache", text_encoder=text,
                       batch_size=2, progress=False)
-    ds = TokenCacheDataset(tmp_path / "cache", segment_seconds=0.5)
+    ds = TokenCacheDataset(tmp_path / "cache", segment_seconds=0.5, max_items_per_clip=1)
     items = [ds[(0, i)] for i in range(len(ds))]
     for item in items:
         if item["caption"]:

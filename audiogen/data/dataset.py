@@ -6,6 +6,10 @@ substitute drawn when a file fails) comes from a generator seeded by (seed, epoc
 item is therefore the same whichever loader worker reads it and however many workers there
 are; `EpochSampler` emits such keys, which also makes resuming mid-epoch exact.
 
+Long recordings are weighted by their length: a clip of duration D owns
+min(ceil(D / segment), max_items_per_clip) consecutive items of an epoch (`SegmentIndex`), so
+one ten-minute recording is not sampled as rarely as one two-second clip.
+
 A file that fails to load (vanished, corrupt) is not fatal: a substitute item is drawn, the
 failure is counted on the item (`skipped`, summed per batch, so counts made in worker
 processes reach the training loop) and in the dataset's own counters, and a warning is logged
@@ -39,7 +43,9 @@ Key = int | tuple[int, int]  # index, or (epoch, index)
 class SegmentConfig:
     segment_seconds: float = 10.0  # segment length (v2: 10 s; the paper: 5 s)
     sample_rate: int = 16000  # the codec's rate; audio is resampled to it
-    random_crop: bool = True  # random offset in longer clips; False reads from the start (eval)
+    random_crop: bool = True  # random offset in longer clips; False tiles them in order (eval)
+    max_items_per_clip: int = 100  # items per epoch of a long clip (ceil(D / segment) up to
+    # this); 1 gives every clip one item, whatever its length
     seed: int = 0  # base seed of every per-item generator
     max_substitutes: int = 20  # failed files tolerated in a row before giving up
 
@@ -78,13 +84,41 @@ def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed & 0xFFFFFFFF, epoch, index])
 
 
+class SegmentIndex:
+    """Item index -> (clip, slot): clip c owns min(ceil(D_c / segment), cap) items in a row."""
+
+    def __init__(self, durations: Sequence[float], segment: float, max_items_per_clip: int):
+        if max_items_per_clip < 1:
+            raise AudiogenError("max_items_per_clip must be at least 1.")
+        counts = np.clip(np.ceil(np.asarray(durations, dtype=np.float64) / segment - 1e-9),
+                         1, max_items_per_clip).astype(np.int64)
+        self.ends = np.cumsum(counts)  # exclusive end item of each clip
+
+    def __len__(self) -> int:
+        return int(self.ends[-1])
+
+    def locate(self, index: int) -> tuple[int, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"item {index} out of range ({len(self)} items)")
+        clip = int(np.searchsorted(self.ends, index, side="right"))
+        return clip, index - (int(self.ends[clip - 1]) if clip else 0)
+
+
+def segment_start(excess: float, slot: int, segment: float, u: float, random_crop: bool) -> float:
+    """Where a segment starts in a clip `excess` longer than it: uniformly at random, or (eval)
+    at the slot's place in a tiling of the clip."""
+    if excess <= 0:
+        return 0.0
+    return u * excess if random_crop else min(slot * segment, excess)
+
+
 class AudioSegmentDataset(Dataset):
     """Random fixed-length segments of the clips of a manifest.
 
     `dataset[key]` returns a dict: `wav [1, T]` float32 (T = segment samples), `length` (valid
     samples, the rest is zeros), `caption` (one of the clip's captions, cleaned), `index` (the
-    item actually read: differs from the key when a substitute was drawn), `skipped` (failed
-    files before it).
+    manifest entry actually read: another one when a substitute was drawn), `skipped` (failed
+    files before it). `len(dataset)` counts items (see `SegmentIndex`), not clips.
     """
 
     def __init__(self, entries: Sequence[ManifestEntry] | str | os.PathLike,
@@ -97,12 +131,14 @@ class AudioSegmentDataset(Dataset):
             raise AudiogenError(f"no clips{f' in split {split!r}' if split else ''} to train on.")
         self.entries = list(entries)
         self.config = config
+        self.items = SegmentIndex([e.duration for e in self.entries], config.segment_seconds,
+                                  config.max_items_per_clip)
         self.epoch = 0
         self.failures: Counter[str] = Counter()  # path -> failed reads (in this process)
         self._bad: set[int] = set()
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.items)
 
     def set_epoch(self, epoch: int) -> None:
         """Epoch used for plain integer keys (set it before building the loader's iterator)."""
@@ -116,16 +152,17 @@ class AudioSegmentDataset(Dataset):
     def __getitem__(self, key: Key) -> dict[str, Any]:
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         rng = item_rng(self.config.seed, epoch, index)
-        candidate = index
+        item = index
         for attempt in range(self.config.max_substitutes + 1):
             if attempt > 0:
-                candidate = int(rng.integers(len(self.entries)))
+                item = int(rng.integers(len(self.items)))
+            candidate, slot = self.items.locate(item)
             # drawn before reading, so the sequence does not depend on which reads fail
             u_offset, u_caption = rng.random(), rng.random()
             if candidate in self._bad:
                 continue
             try:
-                wav, length = self._read(self.entries[candidate], u_offset)
+                wav, length = self._read(self.entries[candidate], slot, u_offset)
             except AudioReadError as e:
                 self._record_failure(candidate, e)
                 continue
@@ -137,10 +174,10 @@ class AudioSegmentDataset(Dataset):
             f"{self.config.max_substitutes + 1} audio files in a row failed to load (last: "
             f"{self.entries[candidate].path}); check the manifest's paths.")
 
-    def _read(self, entry: ManifestEntry, u_offset: float) -> tuple[torch.Tensor, int]:
+    def _read(self, entry: ManifestEntry, slot: int, u: float) -> tuple[torch.Tensor, int]:
         cfg = self.config
-        excess = entry.duration - cfg.segment_seconds
-        offset = u_offset * excess if cfg.random_crop and excess > 0 else 0.0
+        offset = segment_start(entry.duration - cfg.segment_seconds, slot, cfg.segment_seconds,
+                               u, cfg.random_crop)
         wav, _ = load_audio(entry.path, sample_rate=cfg.sample_rate, channels=1, offset=offset,
                             duration=cfg.segment_seconds)
         wav = wav[:, :cfg.segment_samples]

@@ -38,7 +38,7 @@ import torch
 from tqdm import tqdm
 
 from audiogen.audio.io import load_audio
-from audiogen.data.dataset import AudioBatch, Key, item_rng
+from audiogen.data.dataset import AudioBatch, Key, SegmentIndex, item_rng, segment_start
 from audiogen.data.manifest import ManifestEntry
 from audiogen.errors import AudiogenError, AudioReadError, MissingFilesError
 from audiogen.fileio import atomic_path, read_json, write_json
@@ -285,12 +285,14 @@ class TokenCacheDataset(torch.utils.data.Dataset):
     """Random code segments of a token cache, keyed like `AudioSegmentDataset`.
 
     `dataset[(epoch, index)]` returns a dict: `codes [K, F]` int64 (F = segment frames, PAD
-    past the clip), `length` (valid frames), `caption`, `index`, and `text` (`[L, D]` cached
-    encoder states of that caption) when the cache holds them.
+    past the clip), `length` (valid frames), `caption`, `index` (of the clip in
+    `cache.items`), and `text` (`[L, D]` cached encoder states of that caption) when the cache
+    holds them. Long clips own several items per epoch, as in `AudioSegmentDataset`.
     """
 
     def __init__(self, cache: TokenCache | str | os.PathLike, segment_seconds: float,
-                 split: str | None = None, seed: int = 0, random_crop: bool = True):
+                 split: str | None = None, seed: int = 0, random_crop: bool = True,
+                 max_items_per_clip: int = 100):
         self.cache = cache if isinstance(cache, TokenCache) else TokenCache(cache)
         self.indices = [i for i, it in enumerate(self.cache.items)
                         if split is None or it["split"] == split]
@@ -298,9 +300,11 @@ class TokenCacheDataset(torch.utils.data.Dataset):
             raise AudiogenError(f"{self.cache.directory}: no clips in split {split!r}.")
         self.segment_frames = max(1, round(segment_seconds * self.cache.frame_rate))
         self.seed, self.random_crop, self.epoch = seed, random_crop, 0
+        self.slots = SegmentIndex([self.cache.items[i]["frames"] for i in self.indices],
+                                  self.segment_frames, max_items_per_clip)
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.slots)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -309,10 +313,11 @@ class TokenCacheDataset(torch.utils.data.Dataset):
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         rng = item_rng(self.seed, epoch, index)
         u_offset, u_caption = rng.random(), rng.random()
-        i = self.indices[index]
+        clip, slot = self.slots.locate(index)
+        i = self.indices[clip]
         item = self.cache.items[i]
-        excess = item["frames"] - self.segment_frames
-        start = int(u_offset * (excess + 1)) if self.random_crop and excess > 0 else 0
+        start = round(segment_start(item["frames"] - self.segment_frames, slot,
+                                    self.segment_frames, u_offset, self.random_crop))
         part = self.cache.codes(i, start, self.segment_frames)
         codes = torch.full((self.cache.num_codebooks, self.segment_frames), PAD, dtype=torch.long)
         codes[:, :part.shape[1]] = torch.from_numpy(part.astype(np.int64))
