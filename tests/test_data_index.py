@@ -37,7 +37,10 @@ def test_sidecar_txt_and_json(tmp_path):
     tone(tmp_path / "sub" / "c.ogg")
     (tmp_path / "sub" / "c.json").write_text(json.dumps(
         {"description": ["Bell rings", "a bell"], "license": "CC0", "group": "bells"}))
+    tone(tmp_path / "d.mp3")
+    (tmp_path / "d.txt").write_text("an mp3\n")
     entries = by_name(index_directory(tmp_path, IndexConfig(valid=0, test=0)))
+    assert entries["d.mp3"].captions == ["an mp3"] and entries["d.mp3"].duration > 0.4
     assert entries["a.wav"].captions == ["a dog barks", "rain falls"]  # cleaned, deduplicated
     assert (entries["a.wav"].sample_rate, entries["a.wav"].channels) == (22050, 2)
     assert entries["a.wav"].duration == pytest.approx(1.0)

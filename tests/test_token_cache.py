@@ -235,3 +235,24 @@ def run_cli(argv: list[str]) -> int:
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     return exit_info.value.code
+
+
+def test_real_text_encoder_states(entries, tmp_path):
+    """`--text-encoder minilm` caches the installed MiniLM's states of each caption."""
+    from audiogen.codec import Codec, CodecConfig
+    from audiogen.text.conditioner import TextEncoderConfig, load_text_encoder
+
+    Codec(CodecConfig(sample_rate=8000, n_filters=4, ratios=[4, 4], dimension=8, lstm_layers=0,
+                      n_q=2, bins=16, kmeans_init=False)).save(tmp_path / "model")
+    manifest = write_manifest(tmp_path / "m.jsonl", entries[:2])
+    assert run_cli(["data", "encode", str(manifest), "--model", str(tmp_path / "model"),
+                    "-o", str(tmp_path / "cache"), "--text-encoder", "minilm"]) == 0
+    cache = TokenCache(tmp_path / "cache")
+    assert cache.index["text"]["encoder"] == "all-MiniLM-L6-v2"
+    encoder = load_text_encoder(TextEncoderConfig())
+    for item in cache.items:
+        for caption, text_id in zip(item["captions"], item["text_ids"]):
+            hidden, mask = encoder.encode([caption], torch.device("cpu"))
+            expect = hidden[0][mask[0]]
+            got = cache.text_states(text_id)
+            assert got.shape == expect.shape and (got - expect).abs().max() < 1e-4
