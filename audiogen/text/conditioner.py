@@ -106,6 +106,8 @@ class FrozenTextEncoder:
         check_tokenizer(self.tokenizer, config.name, path)
         self.model.eval().requires_grad_(False)
         limit = self.tokenizer.model_max_length
+        if limit > 100_000:  # "no limit" placeholder (T5's relative positions): T5's 512
+            limit = 512
         positions = getattr(self.model.config, "max_position_embeddings", None)
         limit = min(limit, positions) if positions else limit
         self.max_length = min(config.max_length, limit) if config.max_length else limit
@@ -141,6 +143,8 @@ def check_tokenizer(tokenizer, name: str = "text", where: Path | str = "") -> No
     word into <unk>, which silently makes every caption the same condition.
     """
     ids = tokenizer(_PROBE_TEXT, add_special_tokens=False)["input_ids"]
+    # Word-boundary pieces ("▁" alone) survive a missing vocabulary; look at the rest.
+    ids = [i for i in ids if tokenizer.decode([i]).strip()]
     unk = tokenizer.unk_token_id
     if not ids or (unk is not None and all(i == unk for i in ids)):
         raise AudiogenError(
