@@ -81,5 +81,7 @@ class FakeLM:
         for i in range(n):
             state["last"] = torch.where(tokens[..., i] == card, state["last"], tokens[..., i])
             nxt[..., i] = torch.where(state["last"] < 0, 0, (state["last"] + 1) % card)
-        logits = self.follow * torch.nn.functional.one_hot(nxt, card).float()
+        # (one_hot would check the indices' range on the host: a sync the loop must not have)
+        onehot = torch.zeros(B, nxt.shape[1], n, card).scatter_(-1, nxt[..., None], 1.0)
+        logits = self.follow * onehot
         return logits + state["bias"][:, None, None, :]

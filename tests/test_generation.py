@@ -206,3 +206,106 @@ def test_long_form_with_a_prompt_keeps_it():
                           33, window=12, stride=4, prompt=prompt)
     assert torch.equal(codes[..., :5], prompt)
     assert torch.equal(codes[..., 4:], _counting(1, 4, 29, 64, start=prompt[..., -1]))
+
+
+# ---- no host synchronisation inside the loop (issue: fast generation) ------------------------
+
+# Ops that need a tensor's value on the host (a GPU would stall at each): .item()/bool()/int()
+# go through _local_scalar_dense; the others have output shapes that depend on the data.
+_SYNCING = {"_local_scalar_dense", "nonzero", "masked_select", "unique_dim", "_unique2",
+            "is_nonzero", "equal"}
+
+
+class _SyncRecorder:
+    def __init__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        seen = self.seen = []
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                name = func.__name__.split(".")[0]
+                if name in _SYNCING:
+                    seen.append(name)
+                return func(*args, **(kwargs or {}))
+
+        self.mode = Mode()
+
+
+def _steps_record_syncs(lm, cond, **kwargs):
+    steps = iter_decode(lm, cond, 12, **kwargs)
+    next(steps)  # the plan (built once, on the host, before the first step) is not the loop
+    recorder = _SyncRecorder()
+    with recorder.mode:
+        for _ in steps:
+            pass
+    return recorder.seen
+
+
+@pytest.mark.parametrize("sampling", [GREEDY, SamplingParams(top_k=5),
+                                      SamplingParams(top_p=0.8, temperature=0.7)])
+def test_decode_loop_reads_nothing_back_from_the_device(sampling):
+    lm = FakeLM(card=16, num_codebooks=4, follow=3.0)
+    cond, guidance = prepare_condition(lm, ["a", "b"], "c", 3.0)
+    prompt = torch.randint(0, 16, (2, 4, 3))
+    seen = _steps_record_syncs(lm, cond, prompt=prompt, guidance=guidance, sampling=sampling,
+                               generator=torch.Generator().manual_seed(0))
+    assert seen == []
+
+
+def test_the_recorder_does_see_a_sync():
+    recorder = _SyncRecorder()
+    with recorder.mode:
+        torch.ones(3).sum().item()
+        bool(torch.ones(1) > 0)
+    assert recorder.seen == ["_local_scalar_dense", "_local_scalar_dense"]
+
+
+# ---- with the real (tiny, random) AudioLM ---------------------------------------------------
+
+def _tiny_lm(**overrides):
+    import dataclasses
+
+    from audiogen.lm import AudioLM, lm_preset
+
+    torch.manual_seed(0)
+    return AudioLM(dataclasses.replace(lm_preset("tiny"), **overrides)).eval()
+
+
+def _tiny_cond(rows: int):
+    from audiogen.text.conditioner import TextCondition
+
+    lengths = torch.tensor([3, 1, 2, 0, 3, 0])[:rows]
+    mask = torch.arange(3)[None] < lengths[:, None]
+    return TextCondition(torch.randn(rows, 3, 32) * mask[..., None], mask)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"text_prefix": True}, {"pattern": "flattened"}])
+def test_real_lm_greedy_decoding_equals_the_plain_full_forward_loop(overrides):
+    """The cached loop (prefill + one step at a time) picks exactly the tokens that running the
+    whole sequence through the model at every step picks."""
+    lm = _tiny_lm(**overrides)
+    B, T, gamma, card = 2, 10, 3.0, lm.config.card
+    cond = _tiny_cond(2 * B)
+    prompt = torch.randint(0, card, (B, 4, 3))
+    fast = decode(lm, cond, T, prompt=prompt, guidance=gamma, sampling=GREEDY)
+
+    plan = DecodePlan.build(lm.pattern, 4, T, 3, torch.device("cpu"))
+    codes = torch.zeros(B, 4, T, dtype=torch.long)
+    codes[..., :3] = prompt
+    seq = lm.pattern.build(codes, card)
+    with torch.no_grad():
+        for s in range(plan.first_step, plan.num_steps):
+            logits = lm(torch.cat([seq[..., :s]] * 2), cond)[:, :, -1]
+            tokens = (logits[B:] + gamma * (logits[:B] - logits[B:])).argmax(-1)
+            tokens = torch.where(plan.valid[:, s], tokens, card)
+            seq[..., s] = torch.where(plan.known[:, s], seq[..., s], tokens)
+    assert torch.equal(fast, lm.pattern.revert(seq, T))
+
+
+@pytest.mark.parametrize("overrides", [{}, {"text_prefix": True}])
+def test_real_lm_decode_loop_reads_nothing_back_from_the_device(overrides):
+    lm = _tiny_lm(**overrides)
+    seen = _steps_record_syncs(lm, _tiny_cond(4), guidance=3.0, sampling=SamplingParams(top_k=5),
+                               generator=torch.Generator().manual_seed(0))
+    assert seen == []
