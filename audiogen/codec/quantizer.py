@@ -13,12 +13,18 @@ Codebooks learn without gradients: in training mode each forward pass
 Evaluation mode never changes a buffer. The gradient reaches the encoder through the
 straight-through estimator and the commitment loss ||x - sg(q)||^2.
 
-Deliberate difference from the reference (audiocraft / encodec): there, step 3 writes only
-`embed`, which step 2 then overwrites within the same call, so dead codes are never actually
-replaced. Here step 3 runs after step 2 and also resets the replaced codes' `embed_avg` and
-`cluster_size` (to the threshold), so replacement takes effect. Encoding and decoding are
-unaffected; the buffers keep the reference's names (`inited`, `cluster_size`, `embed`,
-`embed_avg`), so a state dict resumes training exactly.
+Two deliberate differences from the reference (audiocraft / encodec), both training-only:
+- there, step 3 writes only `embed`, which step 2 then overwrites within the same call, so dead
+  codes are never actually replaced. Here step 3 runs after step 2 and also resets the
+  replaced codes' `embed_avg` and `cluster_size` (to the threshold), so replacement holds.
+- there, k-means sets `embed_avg` to the means although it is a running sum (means x counts),
+  which shrinks every code towards zero for the first few hundred steps. Here it is the sum.
+Encoding and decoding are unaffected; the buffers keep the reference's names (`inited`,
+`cluster_size`, `embed`, `embed_avg`), so a state dict resumes training exactly.
+
+With small batches the threshold matters: the EMA usage of a code tends to the number of
+vectors assigned to it per batch (summed over processes), about B*F / bins on average, so a
+batch of B*F vectors much smaller than 2 * bins keeps replacing rarely used codes.
 
 Distributed training (torch.distributed initialised, world size > 1): the batch statistics of
 step 2 are summed over all processes (all-reduce) before the EMA, k-means and dead-code
@@ -114,7 +120,7 @@ class Codebook(nn.Module):
             return
         means, counts = kmeans(x, self.bins, self.kmeans_iters)
         self.embed.copy_(means)
-        self.embed_avg.copy_(means)
+        self.embed_avg.copy_(means * counts[:, None])  # a running *sum*, consistent with counts
         self.cluster_size.copy_(counts)
         self.inited.fill_(1.0)
         self._broadcast_buffers()  # every process starts from rank 0's codebook
