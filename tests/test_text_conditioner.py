@@ -15,7 +15,7 @@ from audiogen.text.conditioner import (
 WORDS = ["a", "dog", "barks", "while", "car", "passes", "by", "the", "rain", "falls"]
 
 
-def _make_t5_dir(path, words=WORDS):
+def _make_t5_dir(path, words=WORDS, d_model=16):
     """A tiny T5 encoder + tokenizer on disk, shaped like a Hugging Face release."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import T5Config, T5EncoderModel, T5TokenizerFast
@@ -28,7 +28,7 @@ def _make_t5_dir(path, words=WORDS):
                                                        special_tokens=[("</s>", 1)])
     T5TokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>",
                     pad_token="<pad>", extra_ids=0).save_pretrained(path)
-    config = T5Config(vocab_size=len(vocab) + 1, d_model=16, d_kv=4, num_heads=2, num_layers=1,
+    config = T5Config(vocab_size=len(vocab) + 1, d_model=d_model, d_kv=4, num_heads=2, num_layers=1,
                       d_ff=32)
     T5EncoderModel(config).save_pretrained(path)
     return path

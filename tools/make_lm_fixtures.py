@@ -6,7 +6,8 @@ builds audiocraft's `LMModel` exactly as its `builders.get_lm_model` does from a
 config (`xp.cfg`), at two shapes, with deterministic random weights (`seeded_weights`, which
 the tests call too), and records what it computes:
 
-- "tiny": dim 16, 2 layers, 2 heads, 4 x 32 codes, every bias on, t5-small text width 512. The
+- "tiny": dim 16, 2 layers, 2 heads, 3 x 32 codes (the shape of the codec test fixture, so the
+  two convert together), delays [0, 1, 2], every bias on, t5-small text width 512. The
   complete `state_dict.bin` is written (tensors + YAML, as released), so the tests exercise
   the file reader too.
 - "released": the audiogen-medium layer structure (48 layers, 24 heads, FFN 4x, no biases,
@@ -37,7 +38,7 @@ TEXT_LENGTHS = (5, 2, 0)  # tokens of the three captions ("" = the null conditio
 LOGIT_CLASSES = 256  # logits stored for the first classes only (plus logsumexp over all)
 
 SHAPES = {
-    "tiny": {"dim": 16, "num_heads": 2, "num_layers": 2, "n_q": 4, "card": 32, "bias": True,
+    "tiny": {"dim": 16, "num_heads": 2, "num_layers": 2, "n_q": 3, "card": 32, "bias": True,
              "text_dim": 512, "t5": "t5-small"},
     "released": {"dim": 96, "num_heads": 24, "num_layers": 48, "n_q": 4, "card": 2048,
                  "bias": False, "text_dim": 1024, "t5": "t5-large"},
@@ -49,9 +50,10 @@ def xp_cfg(shape: dict) -> dict:
     return {
         "device": "cpu", "dtype": "float32", "lm_model": "transformer_lm",
         "codebooks_pattern": {"modeling": "delay",
-                              "delay": {"delays": [0, 1, 2, 3], "flatten_first": 0,
+                              "delay": {"delays": list(range(shape["n_q"])), "flatten_first": 0,
                                         "empty_initial": 0},
-                              "unroll": {"flattening": [0, 1, 2, 3], "delays": [0, 0, 0, 0]}},
+                              "unroll": {"flattening": list(range(shape["n_q"])),
+                                         "delays": [0] * shape["n_q"]}},
         "transformer_lm": {
             "dim": shape["dim"], "num_heads": shape["num_heads"],
             "num_layers": shape["num_layers"], "hidden_scale": 4, "n_q": shape["n_q"],
@@ -166,7 +168,7 @@ def make(name: str, shape: dict) -> None:
 
     captions = [f"c{i}" if n else None for i, n in enumerate(TEXT_LENGTHS)]
     attributes = [ConditioningAttributes(text={"description": c}) for c in captions]
-    steps = NUM_FRAMES + 3 + 1
+    steps = NUM_FRAMES + shape["n_q"] - 1 + 1
     tokens = pattern_tokens(shape["n_q"], shape["card"], steps)
     with torch.no_grad():
         provider = model.condition_provider

@@ -17,6 +17,7 @@ from audiogen.errors import AudiogenError
 # command words -> module implementing it
 COMMANDS: dict[tuple[str, ...], str] = {
     ("convert-audiocraft-codec",): "audiogen.cli.convert_codec",
+    ("convert-audiocraft",): "audiogen.cli.convert_audiocraft",
     ("data", "index"): "audiogen.cli.data_index",
     ("data", "encode"): "audiogen.cli.data_encode",
     ("generate",): "audiogen.cli.generate",

@@ -189,6 +189,8 @@ def import_audiocraft_lm(path: str | os.PathLike,
     config = lm_config_from_xp_cfg(cfg)
     if text_encoder_path is not None:
         config.text.path = str(text_encoder_path)
+    # The release may store half precision; the model computes in float32 (cast for GPUs later).
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model = AudioLM.from_state_dict(config, convert_lm_state_dict(state))
     except RuntimeError as e:

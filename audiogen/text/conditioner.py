@@ -153,6 +153,22 @@ def check_tokenizer(tokenizer, name: str = "text", where: Path | str = "") -> No
             " release into the directory)")
 
 
+def verify_text_encoder_dir(config: TextEncoderConfig) -> None:
+    """Check a local encoder directory without loading its weights: the expected files are
+    there and its tokenizer knows ordinary words (AudiogenError / MissingFilesError if not)."""
+    from transformers import AutoTokenizer
+
+    if not config.path:
+        raise AudiogenError(f"no directory given for the {config.name} text encoder")
+    path = Path(config.path)
+    _check_encoder_dir(path, config.name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError, ImportError) as e:
+        raise AudiogenError(f"could not load the {config.name} tokenizer from {path}: {e}") from e
+    check_tokenizer(tokenizer, config.name, path)
+
+
 def _check_encoder_dir(path: Path, name: str) -> None:
     if not path.is_dir():
         raise AudiogenError(f"the {name} text encoder directory {path} does not exist")
