@@ -20,6 +20,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("convert-audiocraft",): "audiogen.cli.convert_audiocraft",
     ("data", "index"): "audiogen.cli.data_index",
     ("data", "encode"): "audiogen.cli.data_encode",
+    ("data", "build-open-corpus"): "audiogen.cli.data_open_corpus",
     ("evaluate",): "audiogen.cli.evaluate",
     ("generate",): "audiogen.cli.generate",
     ("continue",): "audiogen.cli.continue_audio",

@@ -1,0 +1,297 @@
+"""Real recorded sound effects from freely licensed Debian packages.
+
+Each `SoundPackage` names where a package puts its sounds and which of them to use: an
+ordered table of (glob, sound kind) rules, first match wins, files matching none are left
+out (interface blips, music, sounds whose content the name does not make clear). Sound
+kinds index `captions.SOUNDS`, which gives the label and captions. Licences and
+attributions come from each package's /usr/share/doc/PKG/copyright; where a package
+documents single files (widelands' sound CSV, OpenSFX's catalogue, sound-theme-freedesktop's
+copyright) the clip records that file's own author and licence.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import hashlib
+import io
+import re
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from audiogen.audio.io import convert_channels, resample
+from audiogen.data.open_corpus.captions import CLASSES, SOUNDS
+from audiogen.data.open_corpus.clips import SAMPLE_RATE, Clip, pick_captions, rng_for, segment
+
+
+@dataclass(frozen=True)
+class SoundPackage:
+    name: str  # Debian package
+    base: str  # folder of its sounds, relative to the file-system root
+    license: str  # from /usr/share/doc/PKG/copyright
+    attribution: str
+    rules: tuple[tuple[str, str], ...]  # (glob relative to base, sound kind); first match wins
+    per_file: dict[str, tuple[str, str]] = field(default_factory=dict)  # file -> (licence, author)
+
+
+WESNOTH = SoundPackage(
+    "wesnoth-1.16-data", "usr/share/games/wesnoth/1.16/data/core/sounds", "GPL-2+",
+    "The Battle for Wesnoth project (David White et al.)",
+    (
+        ("ambient/birds*.ogg", "dawn_chorus"), ("ambient/morning.ogg", "dawn_chorus"),
+        ("ambient/campfire.ogg", "campfire"), ("ambient/wardrums.ogg", "war_drums"),
+        ("horn-signals/*.ogg", "horn_signal"),
+        ("wolf-growl-*", "wolf_growl"), ("wolf-die-*", "wolf_yelp"), ("wolf-hit-*", "wolf_yelp"),
+        ("horse-canter.wav", "horse_gallop"), ("horse-elf-canter.wav", "horse_gallop"),
+        ("horse-die.ogg", "horse_neigh"), ("horse-hit-*", "horse_neigh"),
+        ("bow-puny-fire*", ""), ("crossbow-fire*", ""),  # flaming arrows: not plain archery
+        ("bow.ogg", "bow"), ("bow-miss.ogg", "bow"), ("bow-puny.ogg", "bow"),
+        ("bow-puny-miss.ogg", "bow"), ("crossbow.ogg", "crossbow"),
+        ("crossbow-miss.ogg", "crossbow"),
+        ("club-miss.ogg", "swish"), ("flail-miss.ogg", "swish"), ("hatchet-miss.wav", "swish"),
+        ("mace-miss.ogg", "swish"), ("spear-miss.ogg", "swish"), ("staff-miss.ogg", "swish"),
+        ("throwing-knife-miss.ogg", "swish"), ("miss-[123].ogg", "swish"),
+        ("dagger-swish.wav", "swish"),
+        ("sword-1.ogg", "sword"), ("axe.ogg", "axe_hit"), ("hatchet.wav", "axe_hit"),
+        ("knife.ogg", "knife"), ("throwing-knife.ogg", "knife"), ("spear.*", "spear"),
+        ("mace.*", "mace"), ("flail.ogg", "mace"),
+        ("gunshot.wav", "gunshot"), ("thunderstick.ogg", "musket"),
+        ("thunderstick-miss.ogg", "musket"),
+        ("explosion.ogg", "explosion"), ("cave-in.ogg", "rumble"), ("rumble.ogg", "rumble"),
+        ("fire.wav", "fire"), ("flame-big.ogg", "fire"), ("melee-fire.ogg", "fire"),
+        ("torch.ogg", "torch"), ("torch-miss.ogg", "torch"), ("water-blast.wav", "splash"),
+        ("human-female-*", "woman_hurt"), ("human-old-*", "old_man"),
+        ("human-hit-*", "man_hurt"), ("human-die-*", "man_dies"), ("dwarf-hit-*", "man_hurt"),
+        ("dwarf-die-*", "man_dies"), ("elf-hit-*", "man_hurt"),
+        ("orc-*", "orc"), ("troll-*", "troll"), ("ogre-*", "ogre"), ("goblin-*", "goblin"),
+        ("yeti-*", "beast"), ("drake-*", "beast"),
+    ),
+)
+
+WIDELANDS = SoundPackage(
+    "widelands-data", "usr/share/games/widelands/data/sound", "GPL-2+",
+    "The Widelands Development Team",
+    (
+        ("animals/bird*.ogg", "songbird"), ("animals/coyote*.ogg", "coyote"),
+        ("animals/crickets*.ogg", "crickets"), ("animals/wolf*.ogg", "wolf_howl"),
+        ("farm/donkey.ogg", "donkey"), ("farm/horse*.ogg", "horse_neigh"),
+        ("farm/ox*.ogg", "cow"), ("farm/sheep*.ogg", "sheep"),
+        ("hammering/*.ogg", "hammer"), ("smiths/smith*.ogg", "smith"),
+        ("smiths/toolsmith*.ogg", "smith"), ("atlanteans/cutting/*.ogg", "pickaxe"),
+        ("stonecutting/*.ogg", "pickaxe"), ("atlanteans/saw/benchsaw*.ogg", "power_saw"),
+        ("atlanteans/saw/sawing*.ogg", "hand_saw"), ("sawmill/*.ogg", "power_saw"),
+        ("woodcutting/tree_falling*.ogg", "tree_fall"), ("woodcutting/*.ogg", "chop"),
+        ("empire/*bubble*.ogg", "bubbles"), ("barbarians/blackwood.ogg", "creek"),
+        ("metal/furnace.ogg", "furnace"), ("metal/fizzle.ogg", "fire"),
+        ("mill/mill_turning*.ogg", "mill"), ("barbarians/stonegrind.ogg", "mill"),
+        ("mill/weaving.ogg", "loom"), ("barbarians/weaver.ogg", "loom"),
+    ),
+)
+
+LINCITY = SoundPackage(
+    "lincity-ng-data", "usr/share/games/lincity-ng/sounds", "GPL-2+",
+    "I J Peters, Greg Sharp and the LinCity-NG developers",
+    (
+        ("Blacksmith*.wav", "smith"), ("CoalMine*.wav", "mine"), ("OreMine*.wav", "mine"),
+        ("IndustryHigh*.wav", "industry"), ("IndustryLight*.wav", "industry"),
+        ("PowerCoal*.wav", "industry"), ("Fire[0-9].wav", "fire"),
+        ("FireWasteland*.wav", "fire"), ("RailTrain*.wav", "train_pass"),
+        ("Trafic*.wav", "road_traffic"), ("SportsCroud*.wav", "sports_crowd"),
+        ("RocketExplosion*.wav", "rocket_blast"), ("Rocket*.wav", "rocket"),
+        ("Mill[0-9].wav", "mill"),
+    ),
+)
+
+TUXPAINT = SoundPackage(
+    "tuxpaint-stamps-default", "usr/share/tuxpaint/stamps", "GPL-2",
+    "Bill Kendrick and the Tux Paint contributors",
+    (
+        ("animals/birds/blackbird.ogg", "songbird"), ("animals/birds/lark.ogg", "songbird"),
+        ("animals/birds/crow.ogg", "crow"), ("animals/birds/cuckoo.ogg", "cuckoo"),
+        ("animals/birds/owl.ogg", "owl"), ("animals/birds/seagull.ogg", "seagull"),
+        ("animals/birds/rooster.ogg", "rooster"), ("animals/birds/hen.ogg", "hen"),
+        ("animals/birds/duck.ogg", "duck"), ("animals/birds/drake.ogg", "duck"),
+        ("animals/birds/gander.ogg", "goose"), ("animals/birds/turkey.ogg", "turkey"),
+        ("animals/birds/tucan.ogg", "tropical_bird"), ("animals/birds/quetzal.ogg", "tropical_bird"),
+        ("animals/mammals/equines/horse.ogg", "horse_neigh"),
+        ("animals/mammals/equines/zebra.ogg", "horse_neigh"),
+        ("animals/mammals/equines/donkey.ogg", "donkey"),
+        ("animals/mammals/bovines/cow*.ogg", "cow"), ("animals/mammals/bovines/bull.ogg", "bull"),
+        ("animals/mammals/bovines/bison.ogg", "bull"),
+        ("animals/mammals/bovines/sheep*.ogg", "sheep"),
+        ("animals/mammals/bovines/ram.ogg", "sheep"),
+        ("animals/mammals/bovines/*goat.ogg", "goat"),
+        ("animals/mammals/cats/lion.ogg", "beast"), ("animals/mammals/cats/tiger.ogg", "beast"),
+        ("animals/mammals/bears/bear.ogg", "beast"),
+        ("animals/insects/bee.ogg", "bee"), ("animals/insects/hornet.ogg", "bee"),
+        ("animals/insects/mosquito.ogg", "mosquito"),
+        ("animals/insects/grasshopper.ogg", "crickets"),
+        ("household/tools/hammer.ogg", "hammer"), ("household/tools/mallet_metal.ogg", "hammer"),
+        ("household/tools/saw.ogg", "hand_saw"), ("household/toilet.ogg", "toilet"),
+        ("household/Washing-machine.ogg", "appliance"),
+        ("household/vacuum_cleaner.ogg", "appliance"),
+        ("vehicles/emergency/firetruck.ogg", "fire_truck"),
+        ("naturalforces/lightningbolt.ogg", "thunder"),
+        ("hobbies/music/percussion/drum*.ogg", "drum_real"),
+        ("hobbies/music/string/*.ogg", "bowed_real"),
+    ),
+)
+
+FREEDESKTOP = SoundPackage(
+    "sound-theme-freedesktop", "usr/share/sounds/freedesktop/stereo", "GPL-2+",
+    "Damien Sandras",
+    (
+        ("phone-incoming-call.oga", "phone_ring"), ("phone-outgoing-calling.oga", "phone_ring"),
+        ("alarm-clock-elapsed.oga", "alarm_clock"),
+    ),
+    per_file={"alarm-clock-elapsed.oga": ("CC-BY-SA-3.0", "Tim/corsica_s")},
+)
+
+PACKAGES = (WESNOTH, WIDELANDS, LINCITY, TUXPAINT, FREEDESKTOP)
+
+OPENSFX = "openttd-opensfx"
+OPENSFX_CATALOGUE = "usr/share/games/openttd/baseset/opensfx/opensfx.cat"
+# catalogue index -> sound kind (the catalogue names each sound, its author and licence)
+OPENSFX_KINDS = {
+    4: "steam_train", 5: "steam_train", 13: "steam_train", 10: "train_horn", 65: "train_pass",
+    71: "train_pass", 14: "level_crossing", 8: "propeller_plane", 69: "propeller_plane",
+    9: "jet", 59: "jet", 61: "jet", 11: "mine", 12: "sparks", 17: "crash", 19: "crash",
+    18: "explosion", 21: "beep", 22: "beep", 24: "helicopter", 25: "bus", 26: "bus", 27: "bus",
+    28: "bus", 35: "car_horn", 29: "applause", 30: "crowd_ooh", 33: "jackhammer", 36: "sheep",
+    37: "cow", 38: "horse_neigh", 39: "smith", 40: "power_saw", 46: "bubbles", 47: "bubbles",
+    51: "bubbles", 52: "wind", 57: "strong_wind", 54: "tree_fall", 55: "chop", 56: "chainsaw",
+    66: "tropical_bird", 72: "tropical_bird", 67: "beast",
+}
+
+ALL_PACKAGES = tuple(p.name for p in PACKAGES) + (OPENSFX,)
+
+
+@dataclass
+class _Item:
+    """One source recording before decoding."""
+
+    package: str
+    key: str  # stable id within the package (relative path or catalogue index)
+    kind: str
+    license: str
+    attribution: str
+    group: str
+    data: bytes
+
+
+def missing_packages(root: Path) -> list[str]:
+    """Packages among ALL_PACKAGES whose sounds are not under `root`."""
+    missing = [p.name for p in PACKAGES if not (root / p.base).is_dir()]
+    if not (root / OPENSFX_CATALOGUE).is_file():
+        missing.append(OPENSFX)
+    return missing
+
+
+def _package_items(pkg: SoundPackage, root: Path) -> Iterator[_Item]:
+    base = root / pkg.base
+    if not base.is_dir():
+        return
+    credits = _widelands_credits(base) if pkg is WIDELANDS else {}
+    for path in sorted(p for p in base.rglob("*") if p.is_file()):
+        rel = path.relative_to(base).as_posix()
+        if "_desc" in path.name:
+            continue  # Tux Paint's spoken stamp descriptions sit beside the sounds
+        kind = next((k for pattern, k in pkg.rules if fnmatch.fnmatchcase(rel, pattern)), "")
+        if not kind:
+            continue
+        license, attribution = pkg.per_file.get(rel, (pkg.license, pkg.attribution))
+        group = f"{pkg.name}:{rel}"
+        credit = credits.get(path.name)
+        if credit is not None:
+            author, credit_license, original = credit
+            if credit_license.lower() == "personal":
+                continue  # upstream notes personal-use-only terms: leave it out
+            if author and author.upper() != "UNKNOWN":
+                attribution = f"{pkg.attribution}; recording by {author}"
+                if credit_license:
+                    attribution += f" ({credit_license})"
+            if original:
+                group = f"{pkg.name}:{original}"  # cut from one recording: keep together
+        yield _Item(pkg.name, rel, kind, license, attribution, group, path.read_bytes())
+
+
+def _widelands_credits(base: Path) -> dict[str, tuple[str, str, str]]:
+    """file name -> (author, licence, original recording) from widelands' sound CSV."""
+    table = base / "wl-sound-docu.csv"
+    if not table.is_file():
+        return {}
+    credits = {}
+    for row in csv.reader(io.StringIO(table.read_text(errors="replace"))):
+        if len(row) >= 8 and row[0].endswith(".ogg"):
+            credits[row[0]] = (row[4].strip(), row[5].strip(), row[7].strip())
+    return credits
+
+
+def _opensfx_items(root: Path) -> Iterator[_Item]:
+    """Sounds in OpenSFX's catalogue: a table of (offset, size) pairs, then entries made of a
+    length-prefixed description ("Name". By Author. License: ...) and a RIFF wav file."""
+    path = root / OPENSFX_CATALOGUE
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    count = (struct.unpack_from("<I", data, 0)[0] & 0x7FFFFFFF) // 8  # top bit: a flag
+    for index in range(count):
+        offset, size = struct.unpack_from("<II", data, 8 * index)
+        kind = OPENSFX_KINDS.get(index)
+        if kind is None:
+            continue
+        offset &= 0x7FFFFFFF
+        name_len = data[offset]
+        text = data[offset + 1: offset + 1 + name_len].rstrip(b"\0").decode("utf-8", "replace")
+        wav = data[offset + 1 + name_len: offset + size]
+        license = "CC-BY-SA-3.0"  # the collection's licence (debian/copyright)
+        match = re.search(r"License: (.+?)\.(?:\s|$)", text)
+        if match:
+            license = f"{match.group(1).strip()} (collection: CC-BY-SA-3.0)"
+        original = re.search(r'Original "([^"]+)"', text)
+        group = f"{OPENSFX}:{original.group(1) if original else index}"
+        yield _Item(OPENSFX, f"{index:02d}", kind, license, f"OpenSFX: {text}", group, wav)
+
+
+def _decode(data: bytes) -> torch.Tensor | None:
+    """Bytes of an audio file -> mono `[1, T]` at SAMPLE_RATE, or None if unreadable."""
+    try:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception:  # noqa: BLE001 - a broken file in a package must not stop the build
+        return None
+    if samples.shape[0] == 0 or not np.isfinite(samples).all():
+        return None
+    wav = convert_channels(torch.from_numpy(np.ascontiguousarray(samples.T)), 1)
+    return resample(wav, rate, SAMPLE_RATE)
+
+
+def collect(root: Path, seed: int) -> list[Clip]:
+    """All clips from the sound packages installed under `root` (normally "/")."""
+    items = [it for pkg in PACKAGES for it in _package_items(pkg, root)]
+    items += list(_opensfx_items(root))
+    seen: set[str] = set()
+    clips = []
+    for item in items:
+        digest = hashlib.sha1(item.data).hexdigest()
+        if digest in seen:  # packages ship a few exact duplicates under other names
+            continue
+        seen.add(digest)
+        wav = _decode(item.data)
+        if wav is None:
+            continue
+        label, specific = SOUNDS[item.kind]
+        stem = re.sub(r"[^a-z0-9]+", "_", f"{item.package}_{item.key}".lower().rsplit(".", 1)[0])
+        for i, piece in enumerate(segment(wav)):
+            rng = rng_for(seed, "captions", item.package, item.key, str(i))
+            clips.append(Clip(
+                wav=piece, label=label, captions=pick_captions(rng, specific, CLASSES[label]),
+                source=item.package, license=item.license, attribution=item.attribution,
+                group=item.group, name=f"{stem}_{i}", extra={"sound": item.kind,
+                                                            "source_file": item.key}))
+    return clips
