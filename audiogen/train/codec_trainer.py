@@ -1,0 +1,347 @@
+"""Codec training (EnCodec recipe, SPEC §2): reconstruction + adversarial losses, balanced.
+
+One step, read top to bottom in `CodecTrainer.train_step`:
+
+    x  = random 1 s crops                          [b, 1, T]   (b = batch_size / world size)
+    y  = codec(x).audio                            [b, 1, T]
+    with probability disc_update_share: one discriminator step on hinge(D(y.detach()), D(x))
+    losses = {l1, mel, adv, feat}(y, x)            balanced w.r.t. y by `Balancer`
+    commitment loss                                 added unbalanced, same backward
+    average gradients over processes, Adam step
+
+Reproducibility: the torch RNG is re-seeded at every step from (seed, step, rank) and the data
+crops depend only on (seed, step, item index), so a resumed run repeats an uninterrupted one
+exactly (on CPU) without saving RNG states.
+
+Data parallel (`torchrun --nproc_per_node N -m audiogen train codec ...`): `batch_size` is the
+GLOBAL batch; each of the N processes takes its slice of the same global batch (items
+rank*b .. rank*b + b - 1), so N processes see the same crops as one process would. Gradients,
+balancer norms and logged metrics are averaged over processes; the quantizer keeps its
+codebooks in sync itself. Rank 0 validates, logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audiogen.codec import Codec, CodecConfig, codec_preset
+from audiogen.codec.balancer import Balancer
+from audiogen.codec.discriminator import DiscriminatorConfig, MultiScaleSTFTDiscriminator
+from audiogen.codec.losses import (
+    MultiScaleMelLoss,
+    hinge_discriminator,
+    hinge_generator,
+    l1_time,
+    relative_feature_matching,
+)
+from audiogen.codec.metrics import mel_distance, si_snr
+from audiogen.data.audio_crops import RandomCrops, find_audio
+from audiogen.errors import AudiogenError
+from audiogen.fileio import read_json, write_json
+from audiogen.train import distributed
+from audiogen.train.checkpoint import (
+    CheckpointManager,
+    load_state,
+    load_weights,
+    save_state,
+    save_weights,
+)
+from audiogen.train.metrics import MetricsLogger
+from audiogen.train.overrides import config_to_dict
+
+
+@dataclass
+class CodecTrainConfig:
+    # --- model ---
+    preset: str = "small"  # codec preset (audiogen.codec.presets.PRESETS)
+    codec: dict[str, Any] = field(default_factory=dict)  # CodecConfig field overrides, e.g. {"n_q": 2}
+    disc_filters: int = 32  # channels of the MS-STFT discriminator's convs (SPEC: 32)
+    # --- data ---
+    data: str = ""  # folder of audio (recursive) or JSONL manifest (its "train" rows)
+    valid_data: str = ""  # held-out folder or manifest; "": the manifest's "valid" rows, or
+    # (a folder, or no such rows) fixed crops of the training data
+    segment_seconds: float = 1.0  # length of a training crop (SPEC: 1 s)
+    batch_size: int = 64  # GLOBAL batch: items per step summed over all processes (SPEC: 64)
+    valid_clips: int = 16  # validation crops (fixed for the whole run)
+    # --- optimisation ---
+    lr: float = 3e-4  # Adam learning rate, generator and discriminator (SPEC: 3e-4)
+    betas: tuple[float, float] = (0.5, 0.9)  # Adam betas (SPEC)
+    loss_weights: dict[str, float] = field(default_factory=lambda: {
+        "adv": 4.0, "feat": 4.0, "l1": 0.1, "mel": 2.0})  # balancer weights (v2); 0 drops a loss
+    commitment_weight: float = 1.0  # RVQ commitment loss, outside the balancer (SPEC: 1)
+    disc_update_share: float = 2 / 3  # probability that a step also updates the discriminator
+    balancer_ema_decay: float = 0.999  # EMA decay of the balancer's gradient norms (SPEC)
+    steps: int = 10000  # total optimisation steps (a resumed run continues up to this)
+    # --- bookkeeping ---
+    checkpoint_every: int = 500  # steps between checkpoints (and one at the end)
+    keep_checkpoints: int = 3  # newest checkpoints kept
+    validate_every: int = 500  # steps between validations (and one at the end); 0: never
+    log_every: int = 10  # steps between metrics records
+    export_dir: str = ""  # where the final model directory goes; "": RUN_DIR/model
+    seed: int = 0  # seeds model init, crops and every step's randomness
+    device: str = "auto"  # "cpu", "cuda" or "auto"
+    num_threads: int = 0  # torch CPU threads per process; 0: torch's default
+
+    def codec_config(self) -> CodecConfig:
+        try:
+            return dataclasses.replace(codec_preset(self.preset), **self.codec)
+        except (ValueError, TypeError) as e:
+            raise AudiogenError(f"codec settings: {e}") from e
+
+
+def _seed(*parts: object) -> int:
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
+
+
+class CodecTrainer:
+    """Args:
+        config: the training configuration.
+        run_dir: checkpoints, metrics and the exported model go here; a run directory with
+            checkpoints is resumed from its newest one.
+    """
+
+    def __init__(self, config: CodecTrainConfig, run_dir: str | Path):
+        self.config = c = config
+        self.run_dir = Path(run_dir)
+        if c.num_threads > 0:
+            torch.set_num_threads(c.num_threads)
+        self.device = distributed.init(c.device)
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        if c.batch_size % self.world:
+            raise AudiogenError(f"batch_size {c.batch_size} (global) must be a multiple of the "
+                                f"number of processes ({self.world}).")
+        self.local_batch = c.batch_size // self.world
+        if not 0 <= c.disc_update_share <= 1:
+            raise AudiogenError("disc_update_share must be between 0 and 1.")
+        self.weights = {k: float(w) for k, w in c.loss_weights.items() if w > 0}
+        unknown = set(self.weights) - {"adv", "feat", "l1", "mel"}
+        if unknown or not self.weights:
+            raise AudiogenError(f"loss_weights: need positive weights among adv, feat, l1, mel; "
+                                f"got {c.loss_weights}.")
+        self.adversarial = bool({"adv", "feat"} & set(self.weights))
+
+        torch.manual_seed(c.seed)  # identical initial weights on every process
+        self.codec = Codec(c.codec_config()).to(self.device)
+        self.disc = MultiScaleSTFTDiscriminator(
+            DiscriminatorConfig(filters=c.disc_filters)).to(self.device)
+        distributed.broadcast_module(self.codec)
+        distributed.broadcast_module(self.disc)
+        self.opt_g = torch.optim.Adam(self.codec.parameters(), lr=c.lr, betas=tuple(c.betas))
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=c.lr, betas=tuple(c.betas))
+        self.balancer = Balancer(self.weights, ema_decay=c.balancer_ema_decay)
+        self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate).to(self.device)
+
+        self.segment = round(c.segment_seconds * self.codec.sample_rate)
+        self.train_crops, self.valid_crops, self.unreadable = self._data()
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", c.keep_checkpoints)
+        self.step = 0
+        self._valid_batch: torch.Tensor | None = None
+
+    # --- data ---
+    def _data(self) -> tuple[RandomCrops, RandomCrops, int]:
+        c = self.config
+        if not c.data:
+            raise AudiogenError("no training data: pass --data FOLDER_OR_MANIFEST.")
+        is_manifest = Path(c.data).is_file()
+        train, bad = find_audio(c.data, split="train" if is_manifest else None)
+        if not train:
+            raise AudiogenError(f"{c.data}: no readable audio files"
+                                + (" in the 'train' split." if is_manifest else "."))
+        if c.valid_data:
+            valid, bad_valid = find_audio(c.valid_data, split="valid"
+                                          if Path(c.valid_data).is_file() else None)
+            bad += bad_valid
+        else:
+            valid = find_audio(c.data, split="valid")[0] if is_manifest else []
+        self.valid_is_held_out = bool(valid)
+        sr = self.codec.sample_rate
+        return (RandomCrops(train, sr, self.segment, c.seed),
+                RandomCrops(valid or train, sr, self.segment, c.seed), bad)
+
+    def _local_indices(self) -> range:
+        return range(self.rank * self.local_batch, (self.rank + 1) * self.local_batch)
+
+    # --- one step ---
+    def train_step(self) -> dict[str, float]:
+        """One optimisation step on the batch of step `self.step`; returns local metrics."""
+        c, step = self.config, self.step
+        torch.manual_seed(_seed(c.seed, "step", step, self.rank))
+        x = self.train_crops.batch(step, self._local_indices()).to(self.device)
+        self.codec.train()
+        self.disc.train()
+        out = self.codec(x)
+        y = out.audio
+        metrics: dict[str, float] = {k: float(v) for k, v in out.metrics.items()}
+
+        update_disc = self.adversarial and torch.rand(
+            (), generator=torch.Generator().manual_seed(_seed(c.seed, "disc", step))
+        ).item() < c.disc_update_share
+        if update_disc:
+            self.disc.requires_grad_(True)
+            logits_fake, _ = self.disc(y.detach())
+            logits_real, _ = self.disc(x)
+            d_loss = hinge_discriminator(logits_fake, logits_real)
+            self._check_finite({"d/hinge": d_loss})
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            distributed.sync_gradients(self.disc.parameters())
+            self.opt_d.step()
+            metrics["d/hinge"] = d_loss.item()
+
+        losses = {"l1": l1_time(y, x), "mel": self.mel_loss(y, x)}
+        if self.adversarial:
+            self.disc.requires_grad_(False)  # only d(loss)/dy is needed through D
+            logits_fake, fmaps_fake = self.disc(y)
+            with torch.no_grad():
+                _, fmaps_real = self.disc(x)
+            losses["adv"] = hinge_generator(logits_fake)
+            losses["feat"] = relative_feature_matching(fmaps_fake, fmaps_real)
+        commitment = out.commitment_loss
+        named = {f"g/{k}": v for k, v in losses.items()} | {"g/commitment": commitment}
+        self._check_finite(named)
+        self.opt_g.zero_grad(set_to_none=True)
+        metrics.update(self.balancer.backward(
+            {k: v for k, v in losses.items() if k in self.weights}, y,
+            other_loss=c.commitment_weight * commitment))
+        distributed.sync_gradients(self.codec.parameters())
+        self.opt_g.step()
+        metrics.update({k: v.item() for k, v in named.items()})
+        return metrics
+
+    def _check_finite(self, losses: dict[str, torch.Tensor]) -> None:
+        bad = [k for k, v in losses.items() if not torch.isfinite(v).all()]
+        if distributed.all_reduce_sum(float(len(bad))) > 0:
+            raise AudiogenError(
+                f"non-finite loss at step {self.step}: {', '.join(bad) or 'on another process'}. "
+                "Lower lr or check the data; resume continues from the last checkpoint.")
+
+    # --- validation ---
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """SI-SNR (dB) and mel distance of the fixed validation crops, in eval mode."""
+        if self._valid_batch is None:
+            self._valid_batch = self.valid_crops.batch("valid", range(self.config.valid_clips))
+        self.codec.eval()
+        snrs, dists = [], []
+        for chunk in self._valid_batch.split(max(1, self.local_batch)):
+            chunk = chunk.to(self.device)
+            y = self.codec.decode(self.codec.encode(chunk))[..., :chunk.shape[-1]]
+            snrs.append(si_snr(y, chunk))
+            dists.append(mel_distance(y, chunk, self.codec.sample_rate))
+        return {"si_snr_db": torch.cat(snrs).mean().item(),
+                "mel_distance": torch.cat(dists).mean().item()}
+
+    # --- checkpoints ---
+    def save_checkpoint(self) -> Path | None:
+        if not distributed.is_main():
+            return None
+        c = self.config
+
+        def write(directory: Path) -> None:
+            self.codec.save(directory, extra={"trained_by": self._provenance()})
+            save_weights(directory / "discriminator.safetensors", self.disc)
+            save_state(directory / "train_state.pt", {
+                "step": self.step, "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "balancer": self.balancer.state_dict(),
+                "skipped_files": self.train_crops.skipped})
+            write_json(directory / "train_config.json", config_to_dict(c))
+
+        return self.checkpoints.save(self.step, write)
+
+    def load_checkpoint(self, directory: Path) -> None:
+        saved = read_json(directory / "codec.json")["config"]
+        if saved != self.codec.config.to_dict():
+            raise AudiogenError(f"{directory}: the checkpoint's codec config differs from this "
+                                "run's (preset / codec settings); use a new run directory.")
+        load_weights(directory / "codec.safetensors", self.codec)
+        load_weights(directory / "discriminator.safetensors", self.disc)
+        state = load_state(directory / "train_state.pt", map_location=self.device)
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.balancer.load_state_dict(state["balancer"])
+        self.train_crops.skipped = int(state["skipped_files"])
+        self.step = int(state["step"])
+
+    def export_path(self) -> Path:
+        """Where the final model directory goes."""
+        return Path(self.config.export_dir or self.run_dir / "model")
+
+    def export(self) -> Path:
+        """Write the model directory (codec.json + codec.safetensors) of the current weights."""
+        if distributed.is_main():
+            self.codec.save(self.export_path(), extra={"trained_by": self._provenance()})
+        return self.export_path()
+
+    def _provenance(self) -> dict[str, Any]:
+        return {"trainer": "audiogen train codec", "step": self.step,
+                "data": self.config.data, "batch_size": self.config.batch_size,
+                "segment_seconds": self.config.segment_seconds}
+
+    # --- the loop ---
+    def train(self, show_progress: bool = True) -> dict[str, float]:
+        """Resume if possible, train up to `steps`, validate, checkpoint, export.
+
+        Returns the last validation metrics (empty if validation is off)."""
+        c = self.config
+        latest = self.checkpoints.latest()
+        if latest is not None:
+            self.load_checkpoint(latest)
+        logger = MetricsLogger(self.run_dir / "metrics.jsonl", c.steps, self.step, show_progress)
+        if latest is not None:
+            logger.write(f"resumed from {latest} (step {self.step})")
+        if distributed.is_main():
+            write_json(self.run_dir / "train_config.json", config_to_dict(c))
+        logger.write(f"codec: {sum(p.numel() for p in self.codec.parameters()) / 1e6:.2f}M "
+                     f"parameters, {self.codec.bitrate / 1000:.2f} kbps; "
+                     f"{len(self.train_crops.files)} training files "
+                     f"({self.unreadable} unreadable skipped); {self.world} process(es), "
+                     f"global batch {c.batch_size}; validation on "
+                     + ("held-out clips" if self.valid_is_held_out else "training crops"))
+        valid: dict[str, float] = {}
+        window: list[dict[str, float]] = []
+        try:
+            while self.step < c.steps:
+                start = time.perf_counter()
+                metrics = self.train_step()
+                metrics["step_time_s"] = time.perf_counter() - start
+                window.append(metrics)
+                self.step += 1
+                logger.progress(1, {"mel": metrics["g/mel"]})
+                if self.step % c.log_every == 0 or self.step == c.steps:
+                    logger.log("train", self.step, self._summarise(window))
+                    window = []
+                last = self.step == c.steps
+                validate = c.validate_every and (self.step % c.validate_every == 0 or last)
+                if validate and distributed.is_main():
+                    valid = self.validate()
+                    logger.log("valid", self.step, valid)
+                    logger.write(f"step {self.step}: SI-SNR {valid['si_snr_db']:.2f} dB, "
+                                 f"mel distance {valid['mel_distance']:.4f}")
+                if self.step % c.checkpoint_every == 0 or last:
+                    self.save_checkpoint()
+                    distributed.barrier()
+            self.export()
+        finally:
+            logger.close()
+        return valid
+
+    def _summarise(self, window: list[dict[str, float]]) -> dict[str, float]:
+        """Mean of each metric over the steps since the last record (a metric such as d/hinge
+        counts only the steps that have it), averaged over processes."""
+        keys = sorted({k for m in window for k in m})
+        local = {k: sum(m[k] for m in window if k in m) / sum(k in m for m in window)
+                 for k in keys}
+        summary = distributed.all_reduce_mean(local)
+        summary["steps_per_s"] = 1 / summary["step_time_s"]
+        summary["audio_s_per_s"] = (self.config.batch_size * self.config.segment_seconds
+                                    * summary["steps_per_s"])
+        summary["skipped_files"] = distributed.all_reduce_sum(self.train_crops.skipped)
+        return summary

@@ -1,0 +1,101 @@
+"""Training metrics: JSON lines on disk and a progress bar on the terminal.
+
+Each line of `RUN_DIR/metrics.jsonl` is one record:
+
+    {"split": "train", "step": 120, "time_s": 41.3, "step_time_s": 0.33, "g/mel": 1.92, ...}
+
+Keys carry their unit as a suffix where they have one (`_s` seconds, `_db` decibels,
+`_per_s` rates); losses and ratios are unitless. Only rank 0 writes and shows progress.
+Appending line by line keeps the file readable while training runs, and a resumed run appends
+to the same file (records carry their step, so duplicates after a resume are easy to drop).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from audiogen.train import distributed
+
+
+def _clean(value: Any) -> Any:
+    """Numbers as plain floats (tensors included); non-finite values as strings JSON can hold."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class MetricsLogger:
+    """Append records to a JSON lines file and drive a tqdm progress bar (rank 0 only).
+
+    Args:
+        path: the .jsonl file (created with its directory).
+        total_steps: length of the progress bar.
+        initial_step: where the bar starts (a resumed run).
+        show_progress: False hides the bar (tests, non-interactive logs).
+    """
+
+    def __init__(self, path: str | os.PathLike, total_steps: int, initial_step: int = 0,
+                 show_progress: bool = True):
+        self.path = Path(path)
+        self.enabled = distributed.is_main()
+        self.start = time.perf_counter()
+        self._bar = None
+        if not self.enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if show_progress:
+            from tqdm import tqdm
+
+            # tqdm's own rate display gives steps/s; postfix shows the latest losses.
+            self._bar = tqdm(total=total_steps, initial=initial_step, unit="step",
+                             dynamic_ncols=True)
+
+    def log(self, split: str, step: int, metrics: dict[str, Any]) -> None:
+        """Write one record; the elapsed wall time (`time_s`) is added."""
+        if not self.enabled:
+            return
+        record = {"split": split, "step": step,
+                  "time_s": round(time.perf_counter() - self.start, 3)}
+        record.update({k: _clean(v) for k, v in metrics.items()})
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def progress(self, steps: int = 1, postfix: dict[str, float] | None = None) -> None:
+        """Advance the bar by `steps`, showing `postfix` values (rounded)."""
+        if self._bar is None:
+            return
+        if postfix:
+            self._bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()}, refresh=False)
+        self._bar.update(steps)
+
+    def write(self, message: str) -> None:
+        """Print a line without breaking the bar (rank 0 only)."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(message)
+        else:
+            print(message, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def read_metrics(path: str | os.PathLike, split: str | None = None) -> list[dict[str, Any]]:
+    """Read a metrics file back; for each (split, step) keep the last record (resumed runs)."""
+    records: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if split is None or row["split"] == split:
+                records[(row["split"], row["step"])] = row
+    return sorted(records.values(), key=lambda r: (r["step"], r["split"]))

@@ -1,0 +1,111 @@
+"""Generic training utilities: checkpoint manager, metrics logger, key=value overrides."""
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+
+from audiogen.errors import AudiogenError
+from audiogen.train.checkpoint import (
+    CheckpointManager,
+    load_state,
+    load_weights,
+    save_state,
+    save_weights,
+)
+from audiogen.train.metrics import MetricsLogger, read_metrics
+from audiogen.train.overrides import apply_overrides, config_to_dict
+
+
+def _write_marker(text):
+    def write(directory):
+        (directory / "marker.txt").write_text(text)
+    return write
+
+
+def test_checkpoint_manager_keeps_last_k_and_finds_latest(tmp_path):
+    manager = CheckpointManager(tmp_path / "ckpt", keep=2)
+    assert manager.latest() is None
+    for step in (5, 10, 15):
+        path = manager.save(step, _write_marker(str(step)))
+        assert path.name == f"step_{step:08d}"
+    assert manager.steps() == [10, 15]
+    assert (manager.latest() / "marker.txt").read_text() == "15"
+    manager.save(15, _write_marker("again"))  # same step: replaced
+    assert (manager.latest() / "marker.txt").read_text() == "again"
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["step_00000010",
+                                                                     "step_00000015"]
+
+
+def test_checkpoint_interrupted_save_leaves_nothing(tmp_path):
+    manager = CheckpointManager(tmp_path, keep=3)
+    manager.save(1, _write_marker("one"))
+
+    def failing(directory):
+        (directory / "half.bin").write_bytes(b"x")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        manager.save(2, failing)
+    assert manager.steps() == [1]
+    assert [p.name for p in tmp_path.iterdir()] == ["step_00000001"]  # no temporary left
+
+
+def test_weights_and_state_round_trip_bit_exact(tmp_path):
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    module(torch.randn(8, 4))  # update the running stats (buffers)
+    save_weights(tmp_path / "w.safetensors", module)
+    other = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    load_weights(tmp_path / "w.safetensors", other)
+    for (k, a), (_, b) in zip(module.state_dict().items(), other.state_dict().items()):
+        assert torch.equal(a, b), k
+
+    opt = torch.optim.Adam(module.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    module(torch.randn(8, 4)).sum().backward()
+    opt.step()
+    save_state(tmp_path / "s.pt", {"opt": opt.state_dict(), "step": 7, "ema": {"a": 0.5}})
+    state = load_state(tmp_path / "s.pt")
+    assert state["step"] == 7 and state["ema"] == {"a": 0.5}
+    assert torch.equal(state["opt"]["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+
+
+def test_load_weights_is_strict(tmp_path):
+    save_weights(tmp_path / "w.safetensors", torch.nn.Linear(4, 3))
+    with pytest.raises(RuntimeError):
+        load_weights(tmp_path / "w.safetensors", torch.nn.Linear(4, 3, bias=False))
+
+
+def test_metrics_logger_writes_json_lines(tmp_path):
+    logger = MetricsLogger(tmp_path / "m.jsonl", total_steps=3, show_progress=False)
+    logger.log("train", 1, {"g/mel": torch.tensor(2.5), "step_time_s": 0.25})
+    logger.log("train", 2, {"g/mel": float("nan")})
+    logger.log("train", 2, {"g/mel": 1.0})  # a resumed run repeats a step: last one wins
+    logger.close()
+    lines = [json.loads(x) for x in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert lines[0]["g/mel"] == 2.5 and lines[0]["step"] == 1 and "time_s" in lines[0]
+    assert lines[1]["g/mel"] == "nan"
+    rows = read_metrics(tmp_path / "m.jsonl", split="train")
+    assert [r["step"] for r in rows] == [1, 2] and rows[1]["g/mel"] == 1.0
+
+
+@dataclass
+class _Config:
+    lr: float = 3e-4
+    steps: int = 10
+    name: str = "run"
+    betas: tuple[float, float] = (0.5, 0.9)
+    weights: dict[str, float] = field(default_factory=lambda: {"mel": 2.0})
+    flag: bool = False
+
+
+def test_overrides_types_and_errors():
+    c = apply_overrides(_Config(), ["lr=1e-3", "steps=20", "name=123", "betas=[0.8, 0.99]",
+                                    "weights.adv=4", "flag=true"])
+    assert c == _Config(lr=1e-3, steps=20, name="123", betas=(0.8, 0.99),
+                        weights={"mel": 2.0, "adv": 4}, flag=True)
+    assert isinstance(c.weights["adv"], int) or c.weights["adv"] == 4
+    assert config_to_dict(c)["betas"] == [0.8, 0.99]
+    for bad in (["nope=1"], ["steps=1.5"], ["lr=fast"], ["flag=1"], ["steps"], ["lr.x=1"]):
+        with pytest.raises(AudiogenError):
+            apply_overrides(_Config(), bad)
