@@ -22,6 +22,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("data", "encode"): "audiogen.cli.data_encode",
     ("data", "build-open-corpus"): "audiogen.cli.data_open_corpus",
     ("evaluate",): "audiogen.cli.evaluate",
+    ("evaluate-codec",): "audiogen.cli.evaluate_codec",
     ("generate",): "audiogen.cli.generate",
     ("continue",): "audiogen.cli.continue_audio",
 }
