@@ -46,7 +46,8 @@ def ffmpeg_opus_available() -> str | None:
     exe = shutil.which("ffmpeg")
     if exe is None:
         return "ffmpeg is not installed (e.g. apt-get install ffmpeg)"
-    out = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True)
+    out = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True,
+                         check=False)
     if "libopus" not in out.stdout:
         return "this ffmpeg has no libopus encoder"
     return None
@@ -64,7 +65,7 @@ def opus_roundtrip(wav: torch.Tensor, sample_rate: int, bitrate: int, workdir: P
     for cmd in (base + ["-i", str(src), "-c:a", "libopus", "-b:a", str(bitrate), str(enc)],
                 base + ["-i", str(enc), "-ar", str(sample_rate), "-ac", "1", "-c:a", "pcm_f32le",
                         str(dec)]):
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise AudiogenError(f"ffmpeg failed ({' '.join(cmd[5:])}): {done.stderr.strip()}")
     out, _ = sf.read(str(dec), dtype="float32", always_2d=True)
@@ -161,8 +162,8 @@ def markdown(report: dict) -> str:
     systems = report["systems"]
     keys = [k for k in systems["codec"] if k != "bitrate"]
     lines = ["# Codec evaluation", "",
-             f"Codec `{report['model']}` on `{report['data']}`: {report['files']} files, "
-             f"{report['seconds']:.1f} s at {report['sample_rate']} Hz (mono).", "",
+             (f"Codec `{report['model']}` on `{report['data']}`: {report['files']} files, "
+              f"{report['seconds']:.1f} s at {report['sample_rate']} Hz (mono)."), "",
              "| system | kbps | " + " | ".join(keys) + " |",
              "|---|---|" + "---|" * len(keys)]
     for name, row in systems.items():
@@ -173,7 +174,7 @@ def markdown(report: dict) -> str:
         lines += ["", f"Opus: not available ({opus['reason']})."]
     elif "note" in opus:
         lines += ["", f"Note: {opus['note']}."]
-    lines += ["", "SI-SNR: scale-invariant signal-to-noise ratio in dB (higher is better). "
-              "mel_distance: mean over n_fft 64..1024 of the L1 distance of log10 mel "
-              "spectrograms (lower is better)."]
+    lines += ["", ("SI-SNR: scale-invariant signal-to-noise ratio in dB (higher is better). "
+                   "mel_distance: mean over n_fft 64..1024 of the L1 distance of log10 mel "
+                   "spectrograms (lower is better).")]
     return "\n".join(lines) + "\n"
