@@ -143,3 +143,32 @@ def test_wrong_format_or_mismatched_weights_are_errors(tmp_path):
     (tmp_path / "codec.json").write_text(json.dumps(meta))
     with pytest.raises(AudiogenError, match="does not match"):
         Codec.load(tmp_path)
+
+
+@pytest.mark.parametrize("c_in,c_out,stride,length", [(3, 5, 2, 9), (4, 2, 5, 7), (2, 3, 1, 6)])
+def test_polyphase_transposed_conv_equals_plain(c_in, c_out, stride, length):
+    from audiogen.codec.conv import _polyphase_conv_transpose
+
+    x = torch.randn(2, c_in, length)
+    weight = torch.randn(c_in, c_out, 2 * stride)
+    bias = torch.randn(c_out)
+    fast = _polyphase_conv_transpose(x, weight, bias, stride)
+    plain = torch.nn.functional.conv_transpose1d(x, weight, bias, stride)
+    assert fast.shape == plain.shape
+    assert torch.allclose(fast, plain, atol=1e-5)
+
+
+def test_padded_conv_matches_explicit_padding():
+    from audiogen.codec.conv import Conv1d
+
+    for causal, pad_mode in [(False, "constant"), (True, "constant"), (False, "reflect")]:
+        conv = Conv1d(3, 4, kernel_size=10, stride=5, causal=causal, pad_mode=pad_mode)
+        x = torch.randn(1, 3, 23)
+        y = conv(x)
+        assert y.shape == (1, 4, 5)  # ceil(23 / 5)
+        total = 10 - 5
+        left = total if causal else total - total // 2
+        extra = 2  # pads 23 + 5 up to 30 = (6 - 1) * 5 + 5, the last window full
+        padded = torch.nn.functional.pad(x, (left, total - left + extra), mode=pad_mode)
+        plain = torch.nn.functional.conv1d(padded, conv.effective_weight(), conv.bias, 5)
+        assert torch.allclose(y, plain, atol=1e-6)

@@ -10,7 +10,7 @@ convolution gives back exactly frames * s samples:
     causal:                p p x x x x x e       all fixed padding on the left
 
 The transposed convolution produces (L - 1) * s + k samples and trims k - s of them (split
-the same way, or on the right for a causal codec), leaving L * s. Extra padding added by the
+the same way, or on the right for a causal codec, by `trim_right_ratio`), leaving L * s. Extra padding added by the
 encoder is not trimmed here: `Codec` cuts the decoded audio to the input length.
 
 Weight norm stores a direction `weight_v` and a per-output magnitude `weight_g`
@@ -111,10 +111,30 @@ class ConvTranspose1d(_WeightNormed):
         self.trim_left = padding_total - self.trim_right
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # the conv's own `padding` trims equally from both ends; slice off the rest
-        both = min(self.trim_left, self.trim_right)
-        y = F.conv_transpose1d(x, self.effective_weight(), self.bias, self.stride, both)
-        left, right = self.trim_left - both, self.trim_right - both
-        if left or right:
-            y = y[..., left: y.shape[-1] - right]
-        return y
+        weight = self.effective_weight()
+        # Measured on CPU (torch 2.13, one thread): the polyphase form is ~1.25x faster on long
+        # signals with few channels (the decoder's last blocks), slower on short, wide ones.
+        if weight.shape[-1] % self.stride == 0 and x.shape[-1] >= 32 * x.shape[1]:
+            y = _polyphase_conv_transpose(x, weight, self.bias, self.stride)
+        else:
+            y = F.conv_transpose1d(x, weight, self.bias, self.stride)
+        return y[..., self.trim_left: y.shape[-1] - self.trim_right]
+
+
+def _polyphase_conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                              stride: int) -> torch.Tensor:
+    """`F.conv_transpose1d(x, weight, bias, stride)` computed as one ordinary convolution.
+
+    With kernel k = m * stride, output sample q * stride + r (phase r) only sees x[q - j] through
+    tap j * stride + r, j < m: each phase is an m-tap convolution of x. Stacking the phases as
+    output channels gives one dense conv at the input rate, followed by an interleave.
+    x [B, C_in, L], weight [C_in, C_out, k] -> [B, C_out, (L + m - 1) * stride]
+    """
+    c_in, c_out, k = weight.shape
+    m = k // stride
+    # kernel[c * stride + r, :, u] = weight[:, c, (m - 1 - u) * stride + r]
+    kernel = weight.view(c_in, c_out, m, stride).flip(2).permute(1, 3, 0, 2)
+    kernel = kernel.reshape(c_out * stride, c_in, m)
+    z = F.conv1d(x, kernel, bias.repeat_interleave(stride), padding=m - 1)
+    batch, _, frames = z.shape
+    return z.view(batch, c_out, stride, frames).transpose(2, 3).reshape(batch, c_out, -1)
