@@ -30,6 +30,10 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         dir=target.parent,
     )
     os.close(fd)
+    # mkstemp creates the file 0600; give it the mode an ordinary open() would (0666 - umask)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

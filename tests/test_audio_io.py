@@ -107,3 +107,12 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         save_audio(path, torch.full((1, 10), float("nan")), 16000)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["a.wav"]  # no temp file left behind
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    path = save_audio(tmp_path / "p.wav", sine(), 16000)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
