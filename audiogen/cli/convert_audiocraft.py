@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     lm.save(args.output, generation=generation_defaults_from_xp_cfg(cfg),
             extra={"source": {"converted_from": str(args.lm), "format": "audiocraft state_dict"}})
     n_lm = sum(p.numel() for p in lm.parameters())
-    print(f"wrote {args.output}: LM {n_lm / 1e6:.1f}M parameters ({lm.config.num_layers} layers,"
+    print(f"wrote {args.output}: LM {n_lm:,} parameters ({lm.config.num_layers} layers,"
           f" dim {lm.config.dim}, {lm.config.pattern} pattern), codec {codec.sample_rate} Hz"
           f" {codec.num_codebooks} x {codec.cardinality} codes at {codec.frame_rate:g} Hz,"
           f" text encoder {lm.config.text.name} from {text_dir}")

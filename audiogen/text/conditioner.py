@@ -83,6 +83,7 @@ class FrozenTextEncoder:
 
     def __init__(self, config: TextEncoderConfig):
         from transformers import AutoModel, AutoTokenizer, T5EncoderModel
+        from transformers.utils import logging as hf_logging
 
         path = Path(config.path) if config.path else None
         if config.kind == "minilm" and path is None:
@@ -94,6 +95,8 @@ class FrozenTextEncoder:
                 f"the {config.name} text encoder needs a local directory (TextEncoderConfig.path);"
                 " download the Hugging Face release once and pass its folder")
         _check_encoder_dir(path, config.name)
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a weight-loading bar on every first caption is noise
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             model_cls = T5EncoderModel if config.kind == "t5" else AutoModel
@@ -103,6 +106,9 @@ class FrozenTextEncoder:
                 f"could not load the {config.name} text encoder from {path}: {e}\n"
                 "A T5 directory needs tokenizer.json (or spiece.model with the `sentencepiece`"
                 " package installed), config.json and the weights.") from e
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
         check_tokenizer(self.tokenizer, config.name, path)
         self.model.eval().requires_grad_(False)
         limit = self.tokenizer.model_max_length
