@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_lm_parity import one_thread  # noqa: F401  (autouse: tiny models, one thread)
 from test_text_conditioner import _make_t5_dir
 
 from audiogen.cli.main import main

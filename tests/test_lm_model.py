@@ -2,6 +2,7 @@ import dataclasses
 
 import pytest
 import torch
+from test_lm_parity import one_thread  # noqa: F401  (autouse: tiny models, one thread)
 
 from audiogen.errors import MissingFilesError
 from audiogen.lm import AudioLM, LMConfig, lm_preset

@@ -26,8 +26,9 @@ FIXTURES = ROOT / "tests" / "fixtures" / "lm"
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """48 small layers run fastest on one thread (and far faster on a busy machine)."""
+def one_thread():
+    """Small models run fastest on one thread, and many times faster than on two when the
+    machine is busy (two threads then wait on each other)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
