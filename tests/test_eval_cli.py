@@ -158,3 +158,17 @@ def test_read_captions_formats(tmp_path):
     bad.write_text("no tab here\n")
     with pytest.raises(AudiogenError, match="bad.txt:1"):
         read_captions(bad)
+
+
+def test_clip_pooling_and_too_few_files_for_fad_inf(tmp_path, capsys, codec_dir):
+    gen = _folder(tmp_path / "gen", NAMES[:3], noise=0.1)
+    ref = _folder(tmp_path / "ref", NAMES[:3])
+    code, _, err = _run(_evaluate(tmp_path, gen, ref, codec_dir, "--pooling", "clip"), capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["fad"]["vectors_generated"] == 3 and report["fad"]["available"]
+    assert report["fad_inf"]["available"] is False
+    assert "too few generated files" in report["fad_inf"]["reason"]
+    code, _, err = _run(_evaluate(tmp_path, gen, ref, codec_dir, "--pooling", "clip",
+                                  "--fad-n", "1"), capsys)
+    assert code == 2 and "only 1 embedding vector" in err

@@ -65,13 +65,16 @@ class Clap:
         self.sample_rate = int(extractor.sampling_rate)
         self.window = int(extractor.nb_max_samples)  # samples per window (10 s for LAION)
         self.dim = int(self.model.config.projection_dim)
+        # the input layout must match the audio tower (fused models take 4 mel views)
+        fused = bool(getattr(self.model.config.audio_config, "enable_fusion", False))
+        self.truncation = "fusion" if fused else "rand_trunc"
 
     @torch.no_grad()
     def window_embeddings(self, wav: torch.Tensor) -> torch.Tensor:
         """`wav [C, T]` at `sample_rate` -> `[W, D]`, one per window of at most 10 s."""
         windows = [w.numpy() for w in wav.mean(dim=0).split(self.window)]
         feats = self.processor.feature_extractor(windows, sampling_rate=self.sample_rate,
-                                                 return_tensors="pt")
+                                                 truncation=self.truncation, return_tensors="pt")
         out = self.model.get_audio_features(**feats)
         return F.normalize(getattr(out, "pooler_output", out), dim=-1)
 

@@ -72,6 +72,9 @@ def fad_section(ref: list[np.ndarray], gen: list[np.ndarray], cfg: EvalConfig,
     if n > len(gen):
         raise AudiogenError(f"--fad-n {n} is more than the {len(gen)} generated files.")
     fixed_vectors = sum(len(gen[i]) for i in fadlib.subset_order(len(gen), cfg.seed)[:n])
+    if fixed_vectors < 2:
+        raise AudiogenError(f"FAD at N={n} has only {fixed_vectors} embedding vector(s); "
+                            "use a larger --fad-n or --pooling frames.")
     fad = {"available": True, "value": fadlib.fad_at_n(reference, gen, n, cfg.seed),
            "n_generated": n, "n_reference": len(ref),
            "vectors_generated": fixed_vectors, "vectors_reference": ref_vectors,
