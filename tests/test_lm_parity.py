@@ -1,10 +1,13 @@
 """Parity with the reference implementation (audiocraft 1.3.0) on identical random weights.
 
 The golden numbers come from tools/make_lm_fixtures.py (run with the reference installed);
-these tests need only the fixtures. Shapes: "tiny" (every bias on, the file reader included)
-and "released" (the audiogen-medium layer structure at width 96).
+these tests need only the fixtures. Shapes: "tiny" (every bias on, the file reader included),
+"released" (the audiogen-medium layer structure at width 96) and "prefix" (the paper's text
+prefix in place of cross-attention).
 """
 
+import copy
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from audiogen.codec.audiocraft_import import read_checkpoint
 from audiogen.lm import AudioLM
 from audiogen.lm.audiocraft_import import (
     convert_lm_state_dict,
@@ -58,6 +62,22 @@ def _tiny_model() -> tuple[AudioLM, dict]:
     return model, json.loads((FIXTURES / "tiny.json").read_text())
 
 
+def _prefix_model() -> tuple[AudioLM, dict]:
+    """The text as a self-attention prefix. The importer refuses the reference's "prepend"
+    fuser (it leaves a prefix's padding unmasked, which this model masks), so the config is
+    the tiny one with the text moved from cross-attention to the prefix."""
+    meta = json.loads((FIXTURES / "prefix.json").read_text())
+    xp_cfg = copy.deepcopy(meta["xp_cfg"])
+    xp_cfg["fuser"].update(prepend=[], cross=["description"])
+    config = dataclasses.replace(lm_config_from_xp_cfg(xp_cfg), cross_attention=False,
+                                 text_prefix=True)
+    state, *_ = read_checkpoint(FIXTURES / "prefix_state_dict.bin")
+    return AudioLM.from_state_dict(config, convert_lm_state_dict(state)), meta
+
+
+MODELS = {"tiny": _tiny_model, "released": _released_model, "prefix": _prefix_model}
+
+
 def greedy_with_guidance(model: AudioLM, cond: TextCondition, num_frames: int,
                          cfg_coef: float) -> torch.Tensor:
     """A minimal greedy decoder over start/step: [cond; null] as one batch, one step at a time."""
@@ -76,9 +96,9 @@ def greedy_with_guidance(model: AudioLM, cond: TextCondition, num_frames: int,
     return pattern.revert(seq, num_frames)
 
 
-@pytest.mark.parametrize("which", ["tiny", "released"])
+@pytest.mark.parametrize("which", list(MODELS))
 def test_logits_and_greedy_generation_match_reference(which):
-    model, meta = _tiny_model() if which == "tiny" else _released_model()
+    model, meta = MODELS[which]()
     golden = load_file(str(FIXTURES / f"{which}.safetensors"))
     cond = model.text.project(golden["text_hidden"], golden["text_mask"])
     with torch.no_grad():

@@ -17,6 +17,11 @@ the tests call too), and records what it computes:
   the file stays small and the test fast. Its weights (28 MB) are not stored: the test
   regenerates them from the seed and the key list saved in released.json.
 
+- "prefix": the tiny shape with the text placed before the audio tokens (the reference's
+  "prepend" fuser, the paper's text prefix) instead of cross-attention. The reference does not
+  mask a prefix's padding, so its three captions all have 4 tokens, and its generation runs
+  without guidance (cfg_coef 1: the reference's null prefix is unmasked zeros, ours masked).
+
 Per shape: logits of `LMModel.forward` for random pattern tokens (special token included)
 and three text conditions (5 tokens, 2 tokens + padding, empty), and the greedy tokens of
 `LMModel.generate` with guidance (cfg_coef 3, one 2B batch) for the same three texts.
@@ -35,13 +40,15 @@ OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "lm"
 SEED = 1234
 NUM_FRAMES = 6
 TEXT_LENGTHS = (5, 2, 0)  # tokens of the three captions ("" = the null condition)
+TINY = {"dim": 16, "num_heads": 2, "num_layers": 2, "n_q": 3, "card": 32, "bias": True,
+        "text_dim": 512, "t5": "t5-small"}
 LOGIT_CLASSES = 256  # logits stored for the first classes only (plus logsumexp over all)
 
 SHAPES = {
-    "tiny": {"dim": 16, "num_heads": 2, "num_layers": 2, "n_q": 3, "card": 32, "bias": True,
-             "text_dim": 512, "t5": "t5-small"},
+    "tiny": TINY,
     "released": {"dim": 96, "num_heads": 24, "num_layers": 48, "n_q": 4, "card": 2048,
                  "bias": False, "text_dim": 1024, "t5": "t5-large"},
+    "prefix": {**TINY, "fuser": "prepend", "text_lengths": (4, 4, 4), "cfg_coef": 1.0},
 }
 
 
@@ -70,7 +77,8 @@ def xp_cfg(shape: dict) -> dict:
         "classifier_free_guidance": {"training_dropout": 0.1, "inference_coef": 3.0},
         "attribute_dropout": {},
         "fuser": {"cross_attention_pos_emb": False, "cross_attention_pos_emb_scale": 1,
-                  "sum": [], "prepend": [], "cross": ["description"], "input_interpolate": []},
+                  "sum": [], "input_interpolate": [], "prepend": [], "cross": [],
+                  shape.get("fuser", "cross"): ["description"]},
         "conditioners": {"description": {"model": "t5", "t5": {
             "name": shape["t5"], "finetune": False, "word_dropout": 0.0,
             "normalize_text": False}}},
@@ -99,19 +107,19 @@ def seeded_weights(shapes: dict[str, list[int]], seed: int = SEED) -> dict[str, 
     return out
 
 
-def text_table(text_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Encoder hidden states [3, L, text_dim] and mask [3, L] for the three captions."""
+def text_table(text_dim: int, lengths: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoder hidden states [B, L, text_dim] and mask [B, L] for captions of these lengths."""
     g = torch.Generator().manual_seed(SEED + 7)
-    L = max(TEXT_LENGTHS)
-    hidden = torch.randn(len(TEXT_LENGTHS), L, text_dim, generator=g)
-    mask = torch.arange(L)[None, :] < torch.tensor(TEXT_LENGTHS)[:, None]
+    L = max(lengths)
+    hidden = torch.randn(len(lengths), L, text_dim, generator=g)
+    mask = torch.arange(L)[None, :] < torch.tensor(lengths)[:, None]
     return hidden, mask
 
 
-def pattern_tokens(n_q: int, card: int, steps: int) -> torch.Tensor:
-    """Random tokens [3, K, S], the special token (card) included."""
+def pattern_tokens(batch: int, n_q: int, card: int, steps: int) -> torch.Tensor:
+    """Random tokens [B, K, S], the special token (card) included."""
     g = torch.Generator().manual_seed(SEED + 11)
-    return torch.randint(0, card + 1, (len(TEXT_LENGTHS), n_q, steps), generator=g)
+    return torch.randint(0, card + 1, (batch, n_q, steps), generator=g)
 
 
 def build_reference(cfg: dict, hidden: torch.Tensor, mask: torch.Tensor):
@@ -123,17 +131,17 @@ def build_reference(cfg: dict, hidden: torch.Tensor, mask: torch.Tensor):
     from audiocraft.utils.utils import dict_from_config
 
     class TableConditioner(TextConditioner):
-        """Caption "c{i}" -> the i-th row of `hidden` (its first TEXT_LENGTHS[i] tokens);
+        """Caption "c{i}" -> the i-th row of `hidden` (its first lengths[i] tokens);
         None -> nothing. Projection and masking are the reference's own (as in T5Conditioner)."""
 
         def tokenize(self, texts):
             rows = [int(t[1:]) if t else None for t in texts]
-            L = max([TEXT_LENGTHS[r] for r in rows if r is not None] + [1])
+            L = max([lengths[r] for r in rows if r is not None] + [1])
             h = torch.zeros(len(rows), L, hidden.shape[-1])
             m = torch.zeros(len(rows), L, dtype=torch.long)
             for b, r in enumerate(rows):
                 if r is not None:
-                    n = TEXT_LENGTHS[r]
+                    n = lengths[r]
                     h[b, :n], m[b, :n] = hidden[r, :n], 1
             return h, m
 
@@ -141,9 +149,11 @@ def build_reference(cfg: dict, hidden: torch.Tensor, mask: torch.Tensor):
             h, m = inputs
             return self.output_proj(h) * m.unsqueeze(-1), m
 
+    lengths = mask.sum(1).tolist()
     conf = omegaconf.OmegaConf.create(cfg)
     kwargs = dict_from_config(conf.transformer_lm)
-    kwargs["cross_attention"] = True  # as builders does when the fuser has cross conditions
+    # as builders does when the fuser has cross conditions
+    kwargs["cross_attention"] = bool(cfg["fuser"]["cross"])
     cfg_guidance = dict_from_config(conf.classifier_free_guidance)
     provider = ConditioningProvider(
         {"description": TableConditioner(hidden.shape[-1], kwargs["dim"])}, device="cpu")
@@ -160,22 +170,24 @@ def make(name: str, shape: dict) -> None:
     from safetensors.torch import save_file
 
     cfg = xp_cfg(shape)
-    hidden, mask = text_table(shape["text_dim"])
+    lengths = shape.get("text_lengths", TEXT_LENGTHS)
+    cfg_coef = shape.get("cfg_coef", 3.0)
+    hidden, mask = text_table(shape["text_dim"], lengths)
     model = build_reference(cfg, hidden, mask)
     shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
     weights = seeded_weights(shapes)
     model.load_state_dict(weights, strict=True)
 
-    captions = [f"c{i}" if n else None for i, n in enumerate(TEXT_LENGTHS)]
+    captions = [f"c{i}" if n else None for i, n in enumerate(lengths)]
     attributes = [ConditioningAttributes(text={"description": c}) for c in captions]
     steps = NUM_FRAMES + shape["n_q"] - 1 + 1
-    tokens = pattern_tokens(shape["n_q"], shape["card"], steps)
+    tokens = pattern_tokens(len(lengths), shape["n_q"], shape["card"], steps)
     with torch.no_grad():
         provider = model.condition_provider
         cond = provider(provider.tokenize(attributes))
         logits = model(tokens, conditions=[], condition_tensors=cond)  # [B, K, S, card]
         greedy = model.generate(conditions=attributes, max_gen_len=NUM_FRAMES,
-                                use_sampling=False, cfg_coef=3.0, two_step_cfg=False)
+                                use_sampling=False, cfg_coef=cfg_coef, two_step_cfg=False)
     golden = {
         "text_hidden": hidden, "text_mask": mask, "tokens": tokens,
         "logits_head": logits[..., :LOGIT_CLASSES].contiguous(),
@@ -184,11 +196,11 @@ def make(name: str, shape: dict) -> None:
     }
     OUT.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in golden.items()}, str(OUT / f"{name}.safetensors"))
-    meta = {"xp_cfg": cfg, "seed": SEED, "num_frames": NUM_FRAMES, "cfg_coef": 3.0,
+    meta = {"xp_cfg": cfg, "seed": SEED, "num_frames": NUM_FRAMES, "cfg_coef": cfg_coef,
             "checksum": float(sum(w.double().abs().sum() for w in weights.values()))}
-    if name == "tiny":
+    if name != "released":
         torch.save({"best_state": model.state_dict(), "xp.cfg": yaml.safe_dump(cfg),
-                    "version": "1.3.0", "exported": True}, OUT / "tiny_state_dict.bin")
+                    "version": "1.3.0", "exported": True}, OUT / f"{name}_state_dict.bin")
     else:
         meta["shapes"] = shapes
     (OUT / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
