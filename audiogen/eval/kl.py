@@ -48,7 +48,8 @@ CLASSIFIERS: dict[str, tuple[str, str, str | None]] = {
 NOT_IMPLEMENTED = {"passt": "PaSST (the AudioGen paper's KL classifier, 527 AudioSet labels)"}
 
 
-def build_classifier(name: str, **paths: Any) -> Classifier:
+def check_classifier(name: str) -> tuple[str, str, str | None]:
+    """The table row of `name`, or an error saying what is available."""
     if name in NOT_IMPLEMENTED:
         raise AudiogenError(
             f"classifier {name!r} ({NOT_IMPLEMENTED[name]}) is not available in this version: "
@@ -56,7 +57,11 @@ def build_classifier(name: str, **paths: Any) -> Classifier:
             f"weights offline). Use one of: {', '.join(sorted(CLASSIFIERS))}.")
     if name not in CLASSIFIERS:
         raise AudiogenError(f"unknown classifier {name!r}; choose one of {sorted(CLASSIFIERS)}")
-    module_name, class_name, needs = CLASSIFIERS[name]
+    return CLASSIFIERS[name]
+
+
+def build_classifier(name: str, **paths: Any) -> Classifier:
+    module_name, class_name, needs = check_classifier(name)
     if needs is not None and not paths.get(needs):
         raise AudiogenError(f"classifier {name!r} needs --{needs} DIR (where its weights are).")
     cls = getattr(importlib.import_module(module_name), class_name)

@@ -25,7 +25,7 @@ from audiogen.errors import AudiogenError, MissingFilesError
 from audiogen.eval import fad as fadlib
 from audiogen.eval.audio_sets import AudioSet, load_clip, scan
 from audiogen.eval.embedders import build_embedder
-from audiogen.eval.kl import build_classifier, mean_kl, pair_by_stem
+from audiogen.eval.kl import build_classifier, check_classifier, mean_kl, pair_by_stem
 
 
 @dataclass
@@ -172,6 +172,8 @@ def evaluate(generated: str | os.PathLike, reference: str | os.PathLike,
     """Run every metric; returns (report dict, generated set, reference set)."""
     if cfg.pooling not in ("frames", "clip"):
         raise AudiogenError(f"--pooling must be 'frames' or 'clip', not {cfg.pooling!r}")
+    if cfg.classifier is not None:
+        check_classifier(cfg.classifier)  # fail before the long part
     gen, ref = scan(generated, "generated"), scan(reference, "reference")
     warnings: list[str] = []
     if set(gen.sample_rates) != set(ref.sample_rates):
