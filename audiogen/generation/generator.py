@@ -132,7 +132,8 @@ def iter_decode(lm, cond, num_frames: int, *, prompt: torch.Tensor | None = None
             inputs = seq[:, :, fed:step]
             if guidance is not None:
                 inputs = torch.cat([inputs, inputs], dim=0)
-            logits = lm.step(inputs, state)[:, :, -1]  # [rows, K, card]
+            # float32 for the guidance arithmetic and sampling, whatever the LM computes in
+            logits = lm.step(inputs, state)[:, :, -1].float()  # [rows, K, card]
             fed = step
             if guidance is not None:
                 logits = apply_guidance(logits[:B], logits[B:], guidance)
