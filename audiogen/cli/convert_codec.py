@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         "converted_from": str(args.checkpoint), "format": "audiocraft compression_state_dict",
         "audiocraft_version": version}})
     n_params = sum(p.numel() for p in codec.parameters())
-    print(f"wrote {args.output / CONFIG_FILE} and codec.safetensors: {n_params / 1e6:.1f}M "
+    print(f"wrote {args.output / CONFIG_FILE} and codec.safetensors: {n_params:,} "
           f"parameters, {codec.sample_rate} Hz, {codec.num_codebooks} x {codec.cardinality} "
           f"codes at {codec.frame_rate:g} Hz ({codec.bitrate / 1000:g} kbps)")
     return 0
