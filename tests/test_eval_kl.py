@@ -64,3 +64,27 @@ def test_unimplemented_and_unknown_classifiers_say_so():
         build_classifier("passt")
     with pytest.raises(AudiogenError, match="unknown classifier"):
         build_classifier("nope")
+
+
+class FakeClassifier:
+    """Stands in for a classifier that loads from a directory (like the project's judge)."""
+
+    name = "fake"
+    sample_rate = 16000
+    labels = ("a", "b")
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    @classmethod
+    def from_path(cls, directory):
+        return cls(directory)
+
+
+def test_classifier_with_weights_is_built_from_its_directory(monkeypatch):
+    from audiogen.eval import kl
+
+    monkeypatch.setitem(kl.CLASSIFIERS, "fake", (__name__, "FakeClassifier", True))
+    with pytest.raises(AudiogenError, match="needs --classifier-weights"):
+        build_classifier("fake")
+    assert build_classifier("fake", "/some/dir").directory == "/some/dir"

@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="FAD embedder: aisfx (default), codec, clap")
     parser.add_argument("--classifier", default="aisfx",
                         help="KL classifier: aisfx (default) or none")
+    parser.add_argument("--classifier-weights", help="weights directory of the KL classifier "
+                        "(for classifiers that need one, such as a trained judge)")
     parser.add_argument("--codec", help="codec directory (for --embedder codec)")
     parser.add_argument("--clap", help="LAION-CLAP directory in transformers format "
                         "(default: ~/.cache/audiogen/clap)")
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         embedder=args.embedder,
         classifier=None if args.classifier in ("none", "") else args.classifier,
-        codec=args.codec, clap=args.clap, sample_rate=args.sample_rate or None,
+        classifier_weights=args.classifier_weights, codec=args.codec, clap=args.clap,
+        sample_rate=args.sample_rate or None,
         pooling=args.pooling, fad_n=args.fad_n, fad_inf_draws=args.fad_inf_draws,
         seed=args.seed, spectrograms=args.spectrograms)
     start = time.perf_counter()

@@ -40,15 +40,16 @@ class Classifier(Protocol):
         ...
 
 
-# name -> (module, class, option it needs or None). The one table of classifier names.
-CLASSIFIERS: dict[str, tuple[str, str, str | None]] = {
-    "aisfx": ("audiogen.eval.embedders.aisfx", "AisfxClassifier", None),
+# name -> (module, class, whether it loads from a weights directory). The one table of
+# classifier names; a class that needs weights has `from_path(directory)`.
+CLASSIFIERS: dict[str, tuple[str, str, bool]] = {
+    "aisfx": ("audiogen.eval.embedders.aisfx", "AisfxClassifier", False),
 }
 
 NOT_IMPLEMENTED = {"passt": "PaSST (the AudioGen paper's KL classifier, 527 AudioSet labels)"}
 
 
-def check_classifier(name: str) -> tuple[str, str, str | None]:
+def check_classifier(name: str) -> tuple[str, str, bool]:
     """The table row of `name`, or an error saying what is available."""
     if name in NOT_IMPLEMENTED:
         raise AudiogenError(
@@ -60,12 +61,13 @@ def check_classifier(name: str) -> tuple[str, str, str | None]:
     return CLASSIFIERS[name]
 
 
-def build_classifier(name: str, **paths: Any) -> Classifier:
-    module_name, class_name, needs = check_classifier(name)
-    if needs is not None and not paths.get(needs):
-        raise AudiogenError(f"classifier {name!r} needs --{needs} DIR (where its weights are).")
+def build_classifier(name: str, weights: str | None = None) -> Classifier:
+    """Build classifier `name`; `weights` is its directory when the table says it needs one."""
+    module_name, class_name, needs_weights = check_classifier(name)
+    if needs_weights and not weights:
+        raise AudiogenError(f"classifier {name!r} needs --classifier-weights DIR.")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls.from_path(paths[needs]) if needs is not None else cls()
+    return cls.from_path(weights) if needs_weights else cls()
 
 
 def kl_divergence(p_ref: torch.Tensor, p_gen: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

@@ -32,6 +32,7 @@ from audiogen.eval.kl import build_classifier, check_classifier, mean_kl, pair_b
 class EvalConfig:
     embedder: str = "aisfx"  # FAD embedder name (audiogen.eval.embedders.EMBEDDERS)
     classifier: str | None = "aisfx"  # KL classifier name; None skips KL
+    classifier_weights: str | None = None  # its weights directory, if it needs one
     codec: str | None = None  # codec directory, for the "codec" embedder
     clap: str | None = None  # LAION-CLAP directory (None: the default cache location)
     sample_rate: int | None = 16000  # common evaluation rate (None: keep each file's rate)
@@ -102,7 +103,7 @@ def kl_section(gen: AudioSet, ref: AudioSet, cfg: EvalConfig) -> dict:
         return {"available": False,
                 "reason": "no generated file has a reference file of the same name "
                           "(KL compares pairs of clips matched by file name)"}
-    classifier = build_classifier(cfg.classifier)
+    classifier = build_classifier(cfg.classifier, cfg.classifier_weights)
     _log(f"KL: {len(pairs)} pairs, classifier {classifier.name}")
     p_gen, p_ref = [], []
     for gi, ri in pairs:
