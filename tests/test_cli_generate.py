@@ -95,6 +95,13 @@ def test_missing_model_files_exit_2(tmp_path, capsys):
         assert name in err
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_device_without_cuda_exits_2(model_dir, tmp_path, capsys):
+    code, _, err = _run(["generate", "x", "--model", model_dir, "--device", "cuda", "-o",
+                         str(tmp_path)], capsys)
+    assert code == 2 and "no CUDA device" in err
+
+
 def test_no_prompt_exits_2(model_dir, tmp_path, capsys):
     code, _, err = _run(["generate", "--model", model_dir, "-o", str(tmp_path)], capsys)
     assert code == 2 and "no prompt" in err

@@ -78,6 +78,14 @@ def load_model(args: argparse.Namespace):
     from audiogen.api import AudioGen
 
     torch.set_grad_enabled(False)
+    if args.device is not None:
+        try:
+            device = torch.device(args.device)
+        except RuntimeError as e:
+            raise AudiogenError(f"--device {args.device}: {e}") from e
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise AudiogenError(f"--device {args.device}: this machine (or this torch build) "
+                                "has no CUDA device; use --device cpu.")
     return AudioGen.from_pretrained(args.model, device=args.device,
                                     text_encoder_path=args.text_encoder)
 
