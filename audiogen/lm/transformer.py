@@ -123,7 +123,7 @@ class CrossKV:
     """The text's cross-attention keys/values, per layer, computed once per generation."""
 
     kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: k, v [B, H, L, d]
-    mask: torch.Tensor | None  # [B, 1, 1, L] bool, or None (reference behaviour: no mask)
+    mask: torch.Tensor | None  # [B, 1, 1, L] additive (0 or -inf), or None (the reference's way)
 
 
 @dataclass
@@ -157,7 +157,9 @@ class Transformer(nn.Module):
             # A row with no real token (the null condition) attends to all its zero vectors,
             # as the reference does, instead of to nothing (which would give NaN).
             mask = mask | ~mask.any(dim=1, keepdim=True)
-            attn_mask = mask[:, None, None, :]
+            # Additive form, made once per generation rather than converted at every step.
+            attn_mask = torch.zeros(mask.shape, dtype=text.dtype, device=text.device)
+            attn_mask = attn_mask.masked_fill(~mask, float("-inf"))[:, None, None, :]
         return CrossKV([layer.cross_attn.kv(text) for layer in self.layers], attn_mask)
 
     def new_cache(self, batch: int, max_len: int, device: torch.device,
