@@ -89,12 +89,17 @@ def lm_preset(name: str) -> LMConfig:
         raise ValueError(f"unknown LM preset {name!r}; expected one of {sorted(PRESETS)}") from None
 
 
+def _t5_large() -> TextEncoderConfig:
+    """The text encoder of the release and the paper (a local folder, set its `path`)."""
+    return TextEncoderConfig(kind="t5", name="t5-large", dim=1024, max_length=512)
+
+
 def audiogen_medium() -> LMConfig:
     """The released v2 model (about 1.5B parameters): the shape the importer loads into."""
     return LMConfig(
         dim=1536, num_heads=24, num_layers=48, ffn_dim=6144, num_codebooks=4, card=2048,
         pattern="delay", delays=[0, 1, 2, 3],
-        text=TextEncoderConfig(kind="t5", name="t5-large", dim=1024),
+        text=_t5_large(),
         cross_attention_mask=False, max_seq_len=1024,
     )
 
@@ -107,7 +112,7 @@ def paper_base() -> LMConfig:
     """
     return LMConfig(
         dim=1024, num_heads=16, num_layers=16, ffn_dim=4096, num_codebooks=1, card=2048,
-        pattern="parallel", text=TextEncoderConfig(kind="t5", name="t5-large", dim=1024),
+        pattern="parallel", text=_t5_large(),
         text_prefix=True,
     )
 
@@ -116,7 +121,7 @@ def paper_large() -> LMConfig:
     """The paper's 1B "large" model; dim 1280 x 40 layers gives 1.05B here (?)."""
     return LMConfig(
         dim=1280, num_heads=20, num_layers=40, ffn_dim=5120, num_codebooks=1, card=2048,
-        pattern="parallel", text=TextEncoderConfig(kind="t5", name="t5-large", dim=1024),
+        pattern="parallel", text=_t5_large(),
         text_prefix=True,
     )
 
