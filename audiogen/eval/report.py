@@ -18,6 +18,7 @@ from audiogen.eval.kl import pair_by_stem
 from audiogen.fileio import atomic_path, write_json
 
 IMAGE_RATE = 16000  # spectrogram pictures are drawn at 16 kHz (0..8 kHz shown)
+IMAGE_SECONDS = 20  # and show at most the first 20 s of a clip
 
 METRIC_NOTES = {
     "fad": "Fréchet distance between Gaussian fits of embeddings (lower is better)",
@@ -40,8 +41,8 @@ def draw_pairs(report: dict, gen: AudioSet, ref: AudioSet, folder: Path, count: 
     images = []
     for k, idx in enumerate(sorted(order)):
         gi, ri = pairs[idx]
-        wavs = [load_clip(gen, gi, IMAGE_RATE, IMAGE_RATE)[0],
-                load_clip(ref, ri, IMAGE_RATE, IMAGE_RATE)[0]]
+        wavs = [load_clip(gen, gi, IMAGE_RATE, IMAGE_RATE)[0, : IMAGE_SECONDS * IMAGE_RATE],
+                load_clip(ref, ri, IMAGE_RATE, IMAGE_RATE)[0, : IMAGE_SECONDS * IMAGE_RATE]]
         name = f"pair_{k:02d}.png"
         spectrogram_image(wavs, IMAGE_RATE, folder / name)
         images.append({"image": f"{folder.name}/{name}", "generated": gen.relative(gi),
@@ -105,8 +106,8 @@ def markdown(report: dict) -> str:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report["warnings"]]
     if report.get("spectrograms"):
         lines += ["", "## Spectrograms", "",
-                  ("Log-mel, 0-8 kHz, one colour scale per picture: generated (top), "
-                   "reference (bottom)."), ""]
+                  ("Log-mel, 0-8 kHz, first 20 s, one colour scale per picture: generated "
+                   "(top), reference (bottom)."), ""]
         for item in report["spectrograms"]:
             lines += [f"**{item['generated']}** / {item['reference']}", "",
                       f"![{item['generated']}]({item['image']})", ""]

@@ -99,17 +99,18 @@ def log_mel(wav: torch.Tensor) -> torch.Tensor:
     half = N_FFT // 2
     total = (n_frames - 1) * HOP + N_FFT
     x = F.pad(x, (half, total - half - x.numel()))
-    frames = x.unfold(0, N_FFT, HOP)  # [frames, N_FFT]
+    frames = x.unfold(0, N_FFT, HOP)  # [frames, N_FFT], a view
     window = torch.hann_window(N_FFT, periodic=False, dtype=torch.float64)
-    power = torch.fft.rfft(frames * window).abs().pow(2)  # [frames, bins]
-    mel = power @ _FILTERBANK.T
+    # chunks of 1024 frames (16 MB each) keep memory flat on long files
+    mel = torch.cat([torch.fft.rfft(chunk * window).abs().pow(2) @ _FILTERBANK.T
+                     for chunk in frames.split(1024)])  # [frames, mels]
     return (torch.log10(1e4 * mel + 1.0) / SPEC_MAX).to(torch.float32)
 
 
 def to_blocks(spec: torch.Tensor) -> torch.Tensor:
     """Cut `spec [frames, mels]` into `[n_blocks, 100, mels]` (drop the last partial block)."""
     n = spec.shape[0]
-    n_blocks = max(1, (n - BLOCK_FRAMES) // BLOCK_HOP + 1) if n >= BLOCK_FRAMES else 1
+    n_blocks = (n - BLOCK_FRAMES) // BLOCK_HOP + 1 if n >= BLOCK_FRAMES else 1
     need = (n_blocks - 1) * BLOCK_HOP + BLOCK_FRAMES
     if need > n:
         spec = F.pad(spec, (0, 0, 0, need - n))
