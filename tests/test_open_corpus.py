@@ -128,6 +128,24 @@ def test_balance_caps_classes_round_robin_over_groups():
     assert [c.label for c in kept].count("y") == 1
 
 
+def test_variants_copy_only_training_clips_with_changed_speed():
+    def clip(group, i):
+        wav = torch.sin(torch.arange(SR) / SR * 2 * torch.pi * 440)[None] * 0.5
+        return clips.Clip(wav, "x", ["a b"], "s", "l", "a", group, f"{group}_{i}")
+    originals = [clip("g0", 0), clip("g0", 1), clip("g1", 0), clip("g2", 0)]
+    splits = {"g0": "train", "g1": "train", "g2": "test"}
+    variants = build.add_variants(originals, splits, min_per_class=6, seed=0)
+    assert len(variants) == 2  # 4 originals + 2 copies reach 6
+    assert build.add_variants(originals, splits, min_per_class=100, seed=0).__len__() == 9
+    for v in variants:
+        assert splits[v.group] == "train" and v.extra["variant_of"].startswith("x/g")
+        speed = v.extra["speed"]
+        assert 0.84 <= speed <= 0.94 or 1.06 <= speed <= 1.16
+        assert v.wav.shape[-1] == pytest.approx(SR / speed, rel=1e-3)  # speed is rounded
+    assert len({v.name for v in variants}) == len(variants)
+    assert build.add_variants(originals, splits, min_per_class=3, seed=0) == []
+
+
 def test_midi_writer_encodes_lengths_and_events():
     assert midi._varlen(0) == b"\x00" and midi._varlen(0x40) == b"\x40"
     assert midi._varlen(0x80) == b"\x81\x00" and midi._varlen(0x3FFF) == b"\xff\x7f"
@@ -223,7 +241,7 @@ def test_opensfx_catalogue_is_parsed_with_per_sound_credits(tmp_path):
     items = list(game_sfx._opensfx_items(tmp_path))
     assert [i.kind for i in items] == ["steam_train"]  # index 4; 0-3 are not used
     (item,) = items
-    assert item.license.startswith("Creative Commons Attribution 3.0 Unported")
+    assert item.license == "CC-BY-3.0 (collection: CC-BY-SA-3.0)"
     assert "Steam train" in item.attribution and item.group.endswith("puff.wav")
     assert game_sfx._decode(item.data).shape[-1] == pytest.approx(2 * SR, abs=2)
 
@@ -253,6 +271,9 @@ def test_build_writes_manifest_splits_and_summary_idempotently(tmp_path):
     labels = {r.label for r in rows}
     assert {"sword", "woman_scream", "wolf", "bird", *procedural.LABELS} <= labels
     assert max(sum(r.label == lab for r in rows) for lab in labels) <= 5
+    copies = [r for r in rows if "variant_of" in r.extra]
+    assert copies and all(r.split == "train" for r in copies)
+    assert summary["classes"]["sword"]["speed_variants"] == 3  # one training clip, 3 copies
     for lab in procedural.LABELS:  # five groups: one test, one valid
         assert {r.split for r in rows if r.label == lab} == {"train", "valid", "test"}
     assert json.loads((out / "corpus.json").read_text())["clips"] == len(rows)

@@ -18,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-per-class", type=int, default=60,
                         help="at most this many clips per class; synthetic sources fill "
                              "classes up to it (default 60)")
+    parser.add_argument("--min-per-class", type=int, default=30,
+                        help="classes with fewer clips (small real-recording classes) get "
+                             "speed-changed copies of their training clips, at most 3 per clip "
+                             "(default 30; 0 turns copies off)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     parser.add_argument("--sources", default="game,midi,speech,procedural",
                         help="comma-separated sources to use (default: all)")
@@ -35,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     summary = build_open_corpus(args.output, max_per_class=args.max_per_class, seed=args.seed,
-                                sources=sources, root=args.root, strict=args.strict)
+                                sources=sources, root=args.root, strict=args.strict,
+                                min_per_class=args.min_per_class)
     print(f"{summary['clips']} clips, {summary['hours']:.2f} h, {len(summary['classes'])} "
           f"classes -> {args.output}/manifest.jsonl ({time.perf_counter() - start:.0f} s)")
     return 0

@@ -15,19 +15,21 @@ import hashlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
-from audiogen.audio.io import save_audio
+from audiogen.audio.io import resample, save_audio
 from audiogen.data.manifest import ManifestEntry, write_manifest
 from audiogen.data.open_corpus import game_sfx, midi, procedural, speech
 from audiogen.data.open_corpus.captions import CLASSES
-from audiogen.data.open_corpus.clips import SAMPLE_RATE, Clip
+from audiogen.data.open_corpus.clips import MAX_SECONDS, SAMPLE_RATE, Clip, rng_for
 from audiogen.errors import AudiogenError
 from audiogen.fileio import atomic_path, write_json
 
 SOURCES = ("game", "midi", "speech", "procedural")
 SPLIT_FRACTIONS = {"test": 0.1, "valid": 0.1}  # the rest is train
 AUDIO_SUFFIX = ".flac"
+MAX_VARIANTS = 3  # speed-changed copies of one training clip, at most
 FORMAT = {"format": "audiogen-open-corpus", "version": 1}
 
 
@@ -105,6 +107,36 @@ def balance(clips: list[Clip], max_per_class: int, seed: int) -> list[Clip]:
     return kept
 
 
+def add_variants(clips: list[Clip], splits: dict[str, str], min_per_class: int, seed: int
+                 ) -> list[Clip]:
+    """Speed-changed copies of training clips for classes with fewer than `min_per_class`
+    clips (small real-recording classes), so classes are closer to balanced.
+
+    Like playing a tape faster or slower, each copy shifts pitch and duration together, by
+    6-16% either way. Copies keep their original's group, so they stay in train; valid and
+    test clips are never copied. At most MAX_VARIANTS copies of any clip.
+    """
+    by_label: dict[str, list[Clip]] = defaultdict(list)
+    for clip in clips:
+        by_label[clip.label].append(clip)
+    variants = []
+    for label in sorted(by_label):
+        train = sorted((c for c in by_label[label] if splits[c.group] == "train"),
+                       key=lambda c: c.name)
+        needed = min_per_class - len(by_label[label])
+        for k in range(min(max(0, needed), MAX_VARIANTS * len(train))):
+            base, copy = train[k % len(train)], k // len(train) + 1
+            rng = rng_for(seed, "variant", label, base.name, str(copy))
+            faster = rng.random() < 0.5
+            speed = float(rng.uniform(1.06, 1.16) if faster else rng.uniform(0.84, 0.94))
+            wav = resample(base.wav, SAMPLE_RATE, round(SAMPLE_RATE / speed))
+            variants.append(replace(
+                base, wav=wav[:, : int(MAX_SECONDS * SAMPLE_RATE)], name=f"{base.name}_v{copy}",
+                extra={**base.extra, "variant_of": f"{label}/{base.name}",
+                       "speed": round(speed, 3)}))
+    return variants
+
+
 def assign_splits(label_groups: dict[str, list[str]], seed: int) -> dict[str, str]:
     """group -> "train" | "valid" | "test", deterministic given the seed.
 
@@ -113,7 +145,7 @@ def assign_splits(label_groups: dict[str, list[str]], seed: int) -> dict[str, st
     needs five groups, so that small classes keep most groups for training.
     """
     split = {}
-    for label, groups in sorted(label_groups.items()):
+    for _, groups in sorted(label_groups.items()):
         groups = sorted(set(groups), key=lambda g: _unit(seed, "split", g))
         n = len(groups)
         n_test = max(1, round(SPLIT_FRACTIONS["test"] * n)) if n >= 2 else 0
@@ -131,20 +163,17 @@ def _unit(seed: int, *names: str) -> float:
     return int.from_bytes(digest[:8], "little") / 2 ** 64
 
 
-def write_corpus(out: Path, clips: list[Clip], seed: int, max_per_class: int,
-                 missing: dict[str, list[str]]) -> dict:
+def write_corpus(out: Path, clips: list[Clip], splits: dict[str, str], summary_args: dict
+                 ) -> dict:
     """Write clips, manifest, corpus.json and README.md under `out`; return the summary."""
-    label_groups: dict[str, list[str]] = defaultdict(list)
-    for clip in clips:
-        label_groups[clip.label].append(clip.group)
-    splits = assign_splits(label_groups, seed)
+    clips = sorted(clips, key=lambda c: (c.label, c.name))
+    paths = [f"clips/{clip.label}/{clip.name}{AUDIO_SUFFIX}" for clip in clips]
+    written = set(paths)
+    if len(written) != len(paths):
+        twice = sorted(p for p in written if paths.count(p) > 1)
+        raise AssertionError(f"clips with the same file name: {twice[:5]}")
     entries = []
-    written = set()
-    for clip in sorted(clips, key=lambda c: (c.label, c.name)):
-        rel = f"clips/{clip.label}/{clip.name}{AUDIO_SUFFIX}"
-        if rel in written:
-            raise AudiogenError(f"two clips would be written to {rel}")
-        written.add(rel)
+    for clip, rel in zip(clips, paths, strict=True):
         save_audio(out / rel, clip.wav, SAMPLE_RATE)
         entries.append(ManifestEntry(
             path=rel, duration=round(clip.seconds, 4), sample_rate=SAMPLE_RATE, channels=1,
@@ -155,14 +184,14 @@ def write_corpus(out: Path, clips: list[Clip], seed: int, max_per_class: int,
         if stale.relative_to(out).as_posix() not in written:
             stale.unlink()
     write_manifest(out / "manifest.jsonl", entries)
-    summary = summarize(entries, seed, max_per_class, missing)
+    summary = summarize(entries, **summary_args)
     write_json(out / "corpus.json", summary)
     with atomic_path(out / "README.md") as tmp:
         tmp.write_text(readme(summary))
     return summary
 
 
-def summarize(entries: list[ManifestEntry], seed: int, max_per_class: int,
+def summarize(entries: list[ManifestEntry], seed: int, max_per_class: int, min_per_class: int,
               missing: dict[str, list[str]]) -> dict:
     classes: dict[str, dict] = {}
     for label in sorted({e.label for e in entries}):
@@ -171,6 +200,7 @@ def summarize(entries: list[ManifestEntry], seed: int, max_per_class: int,
             "clips": len(rows),
             "seconds": round(sum(e.duration for e in rows), 1),
             "groups": len({e.group for e in rows}),
+            "speed_variants": sum("variant_of" in e.extra for e in rows),
             "splits": {s: sum(e.split == s for e in rows) for s in ("train", "valid", "test")},
             "distinct_captions": len({c for e in rows for c in e.captions}),
             "sources": dict(sorted(Counter(e.source for e in rows).items())),
@@ -179,6 +209,7 @@ def summarize(entries: list[ManifestEntry], seed: int, max_per_class: int,
         **FORMAT,
         "seed": seed,
         "max_per_class": max_per_class,
+        "min_per_class": min_per_class,
         "sample_rate": SAMPLE_RATE,
         "clips": len(entries),
         "hours": round(sum(e.duration for e in entries) / 3600, 3),
@@ -197,18 +228,22 @@ def readme(summary: dict) -> str:
         "",
         ("Built by `audiogen data build-open-corpus` from freely licensed Debian packages, "
          "General MIDI renders (FluidSynth + FluidR3_GM), espeak-ng speech and procedural "
-         f"sounds. Seed {summary['seed']}, at most {summary['max_per_class']} clips per class."),
+         f"sounds. Seed {summary['seed']}, at most {summary['max_per_class']} clips per class; "
+         f"classes under {summary['min_per_class']} clips get speed-changed copies of "
+         "training clips (column `copies`)."),
         "",
         (f"{summary['clips']} clips, {summary['hours']:.2f} hours, {len(summary['classes'])} "
          f"classes, {summary['distinct_captions']} distinct captions; splits "
          + ", ".join(f"{k} {v}" for k, v in summary["splits"].items()) + "."),
         "",
-        "| label | clips | seconds | source files | train/valid/test | captions | sources |",
-        "|---|---|---|---|---|---|---|",
+        ("| label | clips | copies | seconds | source files | train/valid/test | captions "
+         "| sources |"),
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, c in summary["classes"].items():
         s = c["splits"]
-        lines.append(f"| {label} | {c['clips']} | {c['seconds']:.0f} | {c['groups']} | "
+        lines.append(f"| {label} | {c['clips']} | {c['speed_variants']} | {c['seconds']:.0f} | "
+                     f"{c['groups']} | "
                      f"{s['train']}/{s['valid']}/{s['test']} | {c['distinct_captions']} | "
                      + ", ".join(c["sources"]) + " |")
     lines += ["", "## Licences", "",
@@ -223,7 +258,8 @@ def readme(summary: dict) -> str:
 
 def build_open_corpus(out: str | Path, max_per_class: int = 60, seed: int = 0,
                       sources: Iterable[str] = SOURCES, root: str | Path = "/",
-                      strict: bool = False, log: Callable[[str], None] = print) -> dict:
+                      strict: bool = False, min_per_class: int = 30,
+                      log: Callable[[str], None] = print) -> dict:
     """Build the corpus into `out` from the sources present under `root`; return the summary.
 
     Missing Debian packages are reported with the apt-get line that installs them; with
@@ -243,9 +279,15 @@ def build_open_corpus(out: str | Path, max_per_class: int = 60, seed: int = 0,
             raise AudiogenError(install_hint(missing))
         log(install_hint(missing) + "\nBuilding from the sources that are present.")
     clips = balance(collect(root, seed, max_per_class, sources, log), max_per_class, seed)
+    label_groups: dict[str, list[str]] = defaultdict(list)
+    for clip in clips:
+        label_groups[clip.label].append(clip.group)
+    splits = assign_splits(label_groups, seed)
+    clips += add_variants(clips, splits, min(min_per_class, max_per_class), seed)
     unknown_labels = {c.label for c in clips} - set(CLASSES)
     if unknown_labels:
         raise AssertionError(f"labels without captions: {sorted(unknown_labels)}")
     if not clips:
         raise AudiogenError("no clips were produced; " + install_hint(missing))
-    return write_corpus(out, clips, seed, max_per_class, missing)
+    return write_corpus(out, clips, splits, {"seed": seed, "max_per_class": max_per_class,
+                                             "min_per_class": min_per_class, "missing": missing})

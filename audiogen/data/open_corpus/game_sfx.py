@@ -118,7 +118,8 @@ TUXPAINT = SoundPackage(
         ("animals/birds/rooster.ogg", "rooster"), ("animals/birds/hen.ogg", "hen"),
         ("animals/birds/duck.ogg", "duck"), ("animals/birds/drake.ogg", "duck"),
         ("animals/birds/gander.ogg", "goose"), ("animals/birds/turkey.ogg", "turkey"),
-        ("animals/birds/tucan.ogg", "tropical_bird"), ("animals/birds/quetzal.ogg", "tropical_bird"),
+        ("animals/birds/tucan.ogg", "tropical_bird"),
+        ("animals/birds/quetzal.ogg", "tropical_bird"),
         ("animals/mammals/equines/horse.ogg", "horse_neigh"),
         ("animals/mammals/equines/zebra.ogg", "horse_neigh"),
         ("animals/mammals/equines/donkey.ogg", "donkey"),
@@ -167,6 +168,14 @@ OPENSFX_KINDS = {
     37: "cow", 38: "horse_neigh", 39: "smith", 40: "power_saw", 46: "bubbles", 47: "bubbles",
     51: "bubbles", 52: "wind", 57: "strong_wind", 54: "tree_fall", 55: "chop", 56: "chainsaw",
     66: "tropical_bird", 72: "tropical_bird", 67: "beast",
+}
+
+# licence statements in the catalogue -> SPDX identifiers
+OPENSFX_LICENSES = {
+    "Creative Commons Zero 1.0": "CC0-1.0",
+    "Creative Commons Attribution 3.0 Unported": "CC-BY-3.0",
+    "Creative Commons Attribution 3.0": "CC-BY-3.0",
+    "Creative Commons Attribution-ShareAlike 3.0 Unported": "CC-BY-SA-3.0",
 }
 
 ALL_PACKAGES = tuple(p.name for p in PACKAGES) + (OPENSFX,)
@@ -253,7 +262,8 @@ def _opensfx_items(root: Path) -> Iterator[_Item]:
         license = "CC-BY-SA-3.0"  # the collection's licence (debian/copyright)
         match = re.search(r"License: (.+?)\.(?:\s|$)", text)
         if match:
-            license = f"{match.group(1).strip()} (collection: CC-BY-SA-3.0)"
+            stated = match.group(1).strip()
+            license = f"{OPENSFX_LICENSES.get(stated, stated)} (collection: CC-BY-SA-3.0)"
         original = re.search(r'Original "([^"]+)"', text)
         group = f"{OPENSFX}:{original.group(1) if original else index}"
         yield _Item(OPENSFX, f"{index:02d}", kind, license, f"OpenSFX: {text}", group, wav)
@@ -276,6 +286,7 @@ def collect(root: Path, seed: int) -> list[Clip]:
     items = [it for pkg in PACKAGES for it in _package_items(pkg, root)]
     items += list(_opensfx_items(root))
     seen: set[str] = set()
+    stems: set[str] = set()
     clips = []
     for item in items:
         digest = hashlib.sha1(item.data).hexdigest()
@@ -287,6 +298,9 @@ def collect(root: Path, seed: int) -> list[Clip]:
             continue
         label, specific = SOUNDS[item.kind]
         stem = re.sub(r"[^a-z0-9]+", "_", f"{item.package}_{item.key}".lower().rsplit(".", 1)[0])
+        if stem in stems:  # mace.ogg beside mace.wav: keep the extension in the name
+            stem = re.sub(r"[^a-z0-9]+", "_", f"{item.package}_{item.key}".lower())
+        stems.add(stem)
         for i, piece in enumerate(segment(wav)):
             rng = rng_for(seed, "captions", item.package, item.key, str(i))
             clips.append(Clip(

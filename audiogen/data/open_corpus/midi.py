@@ -62,7 +62,7 @@ POLYPHONIC = {"piano", "guitar", "strings", "brass"}  # a flute plays no chords
 EFFECTS: dict[str, tuple[int, str]] = {
     "ocean_waves": (122, "seashore_gm"), "bird": (123, "bird_tweet_gm"),
     "telephone": (124, "phone_gm"), "helicopter": (125, "helicopter_gm"),
-    "applause": (126, "applause_gm"), "gunshot": (127, "gunshot_gm"),
+    "crowd": (126, "applause_gm"), "gunshot": (127, "gunshot_gm"),
 }
 
 LABELS = tuple(INSTRUMENTS) + ("drums",) + tuple(EFFECTS)
@@ -284,7 +284,7 @@ def render_class(label: str, count: int, seed: int, root: Path) -> list[Clip]:
     midi = MidiWriter()
     phrases = []
     t = 0.5
-    for i in range(count):
+    for _ in range(count):
         if label in INSTRUMENTS:
             length, captions, extra = _instrument_phrase(midi, rng, t, label)
         elif label == "drums":

@@ -100,7 +100,8 @@ def render_class(label: str, count: int, seed: int) -> list[Clip]:
         voice, index, language, text = sentences[order[n % len(sentences)]]
         variant = str(rng.choice(VOICES[label]))
         pace = str(rng.choice(["slow", "normal", "normal", "fast"]))
-        words_per_minute = {"slow": 120, "normal": 160, "fast": 210}[pace] + int(rng.integers(-10, 11))
+        words_per_minute = {"slow": 120, "normal": 160, "fast": 210}[pace]
+        words_per_minute += int(rng.integers(-10, 11))
         pitch = int(rng.integers(30, 71))
         cmd = ["espeak-ng", "-v", f"{voice}+{variant}", "-s", str(words_per_minute),
                "-p", str(pitch), "--stdout", text]
