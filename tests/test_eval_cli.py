@@ -175,3 +175,24 @@ def test_clip_pooling_and_too_few_files_for_fad_inf(tmp_path, capsys, codec_dir)
     code, _, err = _run(_evaluate(tmp_path, gen, ref, codec_dir, "--pooling", "clip",
                                   "--fad-n", "1"), capsys)
     assert code == 2 and "only 1 embedding vector" in err
+
+
+@needs_aisfx
+def test_kl_from_shared_aisfx_frames_equals_kl_from_audio(tmp_path, monkeypatch):
+    from audiogen.eval.audio_sets import scan
+    from audiogen.eval.embedders import build_embedder
+    from audiogen.eval.pipeline import EvalConfig, embed_set, kl_section
+
+    monkeypatch.setenv("AUDIOGEN_CACHE", str(tmp_path / "cache"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    gen = scan(_folder(tmp_path / "gen", NAMES[:3], noise=0.1), "generated")
+    ref = scan(_folder(tmp_path / "ref", NAMES[:3]), "reference")
+    cfg = EvalConfig()
+    emb = build_embedder("aisfx")
+    frames = ("aisfx", embed_set(emb, gen, cfg), embed_set(emb, ref, cfg))
+    shared, direct = kl_section(gen, ref, cfg, frames), kl_section(gen, ref, cfg)
+    torch.set_num_threads(threads)
+    assert shared["pairs"] == direct["pairs"] == 3
+    assert shared["value"] == pytest.approx(direct["value"], rel=1e-6)
+    assert shared["value"] > 0

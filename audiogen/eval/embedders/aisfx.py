@@ -290,10 +290,16 @@ class AisfxClassifier:
         self.head = self.embedder.model.heads[index]
         self.labels = [f"{head_name}/{i}" for i in range(n_classes)]
 
+    embedder_name = AisfxEmbedder.name  # can classify that embedder's frames directly
+
     @torch.no_grad()
+    def probabilities_from_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Block embeddings `[n_blocks, 512]` -> `[n_classes]`."""
+        return torch.softmax(self.head(frames), dim=-1).mean(dim=0)
+
     def probabilities(self, wav: torch.Tensor) -> torch.Tensor:
         """`wav [C, T]` at 44.1 kHz -> `[n_classes]`."""
-        return torch.softmax(self.head(self.embedder.embed(wav)), dim=-1).mean(dim=0)
+        return self.probabilities_from_frames(self.embedder.embed(wav))
 
     def describe(self) -> dict:
         return {"name": self.name, "head": self.head_name, "labels": len(self.labels),
