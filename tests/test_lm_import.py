@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from audiogen.errors import AudiogenError
 from audiogen.lm import AudioLM
@@ -87,9 +88,25 @@ def test_file_reader_refuses_arbitrary_pickles(tmp_path):
 
 
 def test_imported_model_saves_and_loads(tmp_path):
-    model, _ = import_audiocraft_lm(FIXTURES / "tiny_state_dict.bin", text_encoder_path="/t5")
+    model, _, dtype = import_audiocraft_lm(FIXTURES / "tiny_state_dict.bin", text_encoder_path="/t5")
+    assert dtype == torch.float32
     assert model.config.text.path == "/t5" and not model.config.cross_attention_mask
     model.save(tmp_path)
     loaded = AudioLM.load(tmp_path)
     for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert k == k2 and torch.equal(a, b)
+
+
+def test_half_precision_release_is_stored_losslessly(tmp_path):
+    """A float16 release: the model computes in float32, the directory keeps float16."""
+    pkg = torch.load(FIXTURES / "tiny_state_dict.bin", weights_only=True)
+    pkg["best_state"] = {k: v.half() for k, v in pkg["best_state"].items()}
+    torch.save(pkg, tmp_path / "half.bin")
+    model, _, dtype = import_audiocraft_lm(tmp_path / "half.bin")
+    assert dtype == torch.float16 and model.heads[0].weight.dtype == torch.float32
+    model.save(tmp_path / "out", dtype=dtype)
+    stored = load_file(str(tmp_path / "out" / "lm.safetensors"))
+    assert stored["heads.0.weight"].dtype == torch.float16
+    loaded = AudioLM.load(tmp_path / "out")
+    assert loaded.heads[0].weight.dtype == torch.float32
+    torch.testing.assert_close(loaded.heads[0].weight, model.heads[0].weight, atol=0, rtol=0)

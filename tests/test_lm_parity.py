@@ -58,7 +58,7 @@ def _released_model() -> tuple[AudioLM, dict]:
 
 
 def _tiny_model() -> tuple[AudioLM, dict]:
-    model, _ = import_audiocraft_lm(FIXTURES / "tiny_state_dict.bin")
+    model = import_audiocraft_lm(FIXTURES / "tiny_state_dict.bin").model
     return model, json.loads((FIXTURES / "tiny.json").read_text())
 
 

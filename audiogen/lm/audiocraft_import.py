@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -174,13 +174,17 @@ def generation_defaults_from_xp_cfg(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"cfg_coef": float(_get(cfg, "classifier_free_guidance.inference_coef", 3.0))}
 
 
-def import_audiocraft_lm(path: str | os.PathLike,
-                         text_encoder_path: str | os.PathLike | None = None,
-                         ) -> tuple[AudioLM, dict[str, Any]]:
-    """Build a native AudioLM (eval mode) from a reference `state_dict.bin`.
+class ImportedLM(NamedTuple):
+    model: AudioLM  # float32, eval mode
+    xp_cfg: dict[str, Any]  # the parsed training config
+    weights_dtype: torch.dtype  # how the file stored the weights (saving in it is lossless)
 
-    Returns the model and the parsed xp.cfg. text_encoder_path: the local T5 directory the
-    model's conditioner will load from.
+
+def import_audiocraft_lm(path: str | os.PathLike,
+                         text_encoder_path: str | os.PathLike | None = None) -> ImportedLM:
+    """Build a native AudioLM from a reference `state_dict.bin`.
+
+    text_encoder_path: the local T5 directory the model's conditioner will load from.
     """
     path = Path(path)
     if not path.is_file():
@@ -190,10 +194,12 @@ def import_audiocraft_lm(path: str | os.PathLike,
     if text_encoder_path is not None:
         config.text.path = str(text_encoder_path)
     # The release may store half precision; the model computes in float32 (cast for GPUs later).
+    dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
+    weights_dtype = max(dtypes, key=lambda d: torch.finfo(d).bits, default=torch.float32)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model = AudioLM.from_state_dict(config, convert_lm_state_dict(state))
     except RuntimeError as e:
         raise AudiogenError(
             f"{path}: weights do not match the LM its xp.cfg describes: {e}") from e
-    return model, cfg
+    return ImportedLM(model, cfg, weights_dtype)

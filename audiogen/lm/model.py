@@ -103,25 +103,43 @@ class AudioLM(nn.Module):
         return TextCondition(cond.embeddings * keep[:, None, None], cond.mask & keep[:, None])
 
     def compute_loss(self, codes: torch.Tensor, cond: TextCondition,
+                     frame_mask: torch.Tensor | None = None,
                      ) -> tuple[torch.Tensor, dict[str, float]]:
         """codes [B, K, T] -> (mean over K of the per-codebook cross-entropy, metrics).
 
-        In training mode the condition is dropped per sample with config.cfg_dropout.
+        frame_mask [B, T] bool (optional): False at padded frames (past the end of a short
+        clip); their codes may hold anything (e.g. -1): they become the special token in the
+        input and are left out of the loss. In training mode the condition is dropped per
+        sample with config.cfg_dropout.
         Metrics: "ce" (nats), "ce/q{k}" and "ppl/q{k}" per codebook.
         """
-        K, T = codes.shape[1:]
+        B, K, T = codes.shape
         if self.training and self.config.cfg_dropout > 0:
             cond = self.drop_condition(cond, self.config.cfg_dropout)
+        if frame_mask is not None:
+            assert frame_mask.shape == (B, T), (frame_mask.shape, codes.shape)
+            codes = codes.masked_fill(~frame_mask[:, None, :], self.special_token)
         seq = self.pattern.build(codes, self.special_token)
         # The last step's prediction has no target: leave it out of the forward pass.
         logits = self(seq[:, :, :-1], cond)  # [B, K, S-1, card]
         target = seq[:, :, 1:]
         valid = self.pattern.valid_mask(T)[:, 1:].to(codes.device)  # [K, S-1]
-        losses = []
-        for k in range(K):
-            lk = logits[:, k][:, valid[k]]  # [B, N_k, card]
-            tk = target[:, k][:, valid[k]]
-            losses.append(F.cross_entropy(lk.reshape(-1, lk.shape[-1]).float(), tk.reshape(-1)))
+        if frame_mask is None:
+            losses = []
+            for k in range(K):
+                lk = logits[:, k][:, valid[k]]  # [B, N_k, card]
+                tk = target[:, k][:, valid[k]]
+                losses.append(F.cross_entropy(lk.reshape(-1, lk.shape[-1]).float(),
+                                              tk.reshape(-1)))
+        else:
+            # where each real frame's code lands in the sequence: [B, K, S-1]
+            weight = self.pattern.build(frame_mask[:, None, :].expand(B, K, T).float(), 0.0)
+            weight = weight[:, :, 1:] * valid
+            ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                 target.clamp_max(self.config.card - 1).reshape(-1),
+                                 reduction="none").view(B, K, -1)
+            # a codebook with no valid position (all padding) contributes 0, not NaN
+            losses = list((ce * weight).sum((0, 2)) / weight.sum((0, 2)).clamp_min(1.0))
         loss = torch.stack(losses).mean()
         metrics = {"ce": loss.item()}
         for k, lk in enumerate(losses):
@@ -155,12 +173,14 @@ class AudioLM(nn.Module):
 
     # ---------------------------------------------------------------- files
     def save(self, directory: str | Path, generation: dict | None = None,
-             extra: dict | None = None) -> None:
+             extra: dict | None = None, dtype: torch.dtype | None = None) -> None:
         """Write lm.json and lm.safetensors (atomically). The frozen text encoder's weights are
-        not included: lm.json says where they come from."""
+        not included: lm.json says where they come from. dtype: store the weights in it
+        (e.g. float16 for weights that were float16 to begin with); `load` casts back."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        state = {k: v.detach().to(dtype if dtype and v.is_floating_point() else v.dtype)
+                 .contiguous().cpu() for k, v in self.state_dict().items()}
         with atomic_path(directory / LM_WEIGHTS_FILE) as tmp:
             save_file(state, str(tmp), metadata={"format": LM_FORMAT})
         meta = {"format": LM_FORMAT, "version": LM_VERSION, "config": self.config.to_dict(),
@@ -171,9 +191,10 @@ class AudioLM(nn.Module):
 
     @classmethod
     def load(cls, directory: str | Path, device: torch.device | str = "cpu",
-             text_encoder_path: str | None = None) -> AudioLM:
-        """Read a directory written by `save`; text_encoder_path overrides where the frozen
-        text encoder is found (e.g. a T5 folder on this machine)."""
+             text_encoder_path: str | None = None, dtype: torch.dtype = torch.float32,
+             ) -> AudioLM:
+        """Read a directory written by `save`, weights cast to dtype; text_encoder_path
+        overrides where the frozen text encoder is found (e.g. a T5 folder on this machine)."""
         directory = Path(directory)
         missing = [f for f in (LM_CONFIG_FILE, LM_WEIGHTS_FILE) if not (directory / f).exists()]
         if missing:
@@ -187,6 +208,7 @@ class AudioLM(nn.Module):
         if text_encoder_path is not None:
             config.text.path = str(text_encoder_path)
         state = load_file(str(directory / LM_WEIGHTS_FILE), device=str(device))
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
         return cls.from_state_dict(config, state)
 
     @classmethod
