@@ -1,10 +1,12 @@
 """Codec training parts: discriminator shapes, loss values, balancer arithmetic, metrics."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from audiogen.codec.balancer import Balancer
 from audiogen.codec.discriminator import DiscriminatorConfig, MultiScaleSTFTDiscriminator
@@ -19,6 +21,8 @@ from audiogen.codec.mel import MelSpectrogram, mel_filters
 from audiogen.codec.metrics import mel_distance, si_snr
 
 SR = 16000
+# Made by tools/make_codec_train_fixtures.py with audiocraft 1.3.0.
+REFERENCE = Path(__file__).parent / "fixtures" / "codec_train" / "reference.safetensors"
 
 
 def _sine(freq: float, seconds: float = 1.0, amp: float = 0.5) -> torch.Tensor:
@@ -52,6 +56,31 @@ def test_discriminator_is_weight_normed_and_sees_its_input():
     logits, _ = disc(wav)
     sum(lg.sum() for lg in logits).backward()
     assert wav.grad is not None and wav.grad.abs().sum() > 0
+
+
+def _from_reference_names(ref: dict) -> dict:
+    """audiocraft's MS-STFT discriminator keys -> ours: `convs.j.conv.{weight_g, weight_v}`
+    (legacy weight norm) -> `convs.j.parametrizations.weight.{original0, original1}`,
+    `convs.j.conv.{weight, bias}` -> `convs.j.{weight, bias}`, `conv_post` -> `post`."""
+    out = {}
+    for key, value in ref.items():
+        key = key.removeprefix("ref.disc.").replace(".conv_post.", ".post.")
+        key = key.replace(".conv.weight_g", ".parametrizations.weight.original0")
+        key = key.replace(".conv.weight_v", ".parametrizations.weight.original1")
+        out[key.replace(".conv.", ".")] = value
+    return out
+
+
+def test_discriminator_matches_reference():
+    fixture = load_file(str(REFERENCE))
+    disc = MultiScaleSTFTDiscriminator(DiscriminatorConfig(filters=4))
+    disc.load_state_dict(_from_reference_names(
+        {k: v for k, v in fixture.items() if k.startswith("ref.disc.")}), strict=True)
+    logits, fmaps = disc(fixture["disc.input"])
+    for i, logit in enumerate(logits):
+        torch.testing.assert_close(logit, fixture[f"disc.logits.{i}"], atol=1e-5, rtol=1e-5)
+    sums = torch.tensor([[f.sum().item() for f in fm] for fm in fmaps])
+    torch.testing.assert_close(sums, fixture["disc.fmap_sums"], atol=1e-2, rtol=1e-5)
 
 
 # --- losses ----------------------------------------------------------------------------------
@@ -164,6 +193,18 @@ def test_balancer_adds_other_loss_unbalanced_and_checks_names():
     with pytest.raises(KeyError):
         y = y_leaf * 1.0
         balancer.backward({"zzz": y.sum()}, y)
+
+
+def test_balancer_matches_reference_over_three_steps():
+    fixture = load_file(str(REFERENCE))
+    balancer = Balancer({"a": 4.0, "b": 0.1, "c": 2.0}, ema_decay=0.999)
+    c = fixture["balancer.c"]
+    for step in range(3):
+        leaf = fixture[f"balancer.input.{step}"].clone().requires_grad_(True)
+        y = leaf * 1.0
+        balancer.backward({"a": (y * c).sum(), "b": (y ** 2).mean(), "c": y.abs().sum() * 10}, y)
+        torch.testing.assert_close(leaf.grad, fixture[f"balancer.grad.{step}"],
+                                   atol=1e-7, rtol=1e-6)
 
 
 # --- metrics ---------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ two input channels) laid out as an image `[B, 2, frames, freq]`:
     conv (3, 3)                       F -> F
     conv (3, 3)                       F -> 1   (logits, no activation)
 
-every conv weight-normalised, LeakyReLU(0.2) after all but the last. The activations after each
+every conv but the first weight-normalised (as in audiocraft), LeakyReLU(0.2) after all but
+the last. The activations after each
 LeakyReLU are the feature maps used by feature matching. The five scales (n_fft 1024, 2048, 512,
 256, 128; hop n_fft / 4; window n_fft) see different time/frequency trade-offs.
 """
@@ -47,12 +48,15 @@ class STFTDiscriminator(nn.Module):
         self.hop_length = n_fft // 4
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         square = (kernel_size[0], kernel_size[0])
+        # The first conv is left without weight norm, as in the reference (audiocraft's
+        # DiscriminatorSTFT does not pass its `norm` to it); all the others have it.
         convs = [nn.Conv2d(2, filters, kernel_size, padding=_padding(kernel_size))]
         for d in dilations:
-            convs.append(nn.Conv2d(filters, filters, kernel_size, stride=(1, 2), dilation=(d, 1),
-                                   padding=_padding(kernel_size, (d, 1))))
-        convs.append(nn.Conv2d(filters, filters, square, padding=_padding(square)))
-        self.convs = nn.ModuleList(weight_norm(c) for c in convs)
+            convs.append(weight_norm(nn.Conv2d(
+                filters, filters, kernel_size, stride=(1, 2), dilation=(d, 1),
+                padding=_padding(kernel_size, (d, 1)))))
+        convs.append(weight_norm(nn.Conv2d(filters, filters, square, padding=_padding(square))))
+        self.convs = nn.ModuleList(convs)
         self.post = weight_norm(nn.Conv2d(filters, 1, square, padding=_padding(square)))
         self.activation = nn.LeakyReLU(negative_slope)
 
