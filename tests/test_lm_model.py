@@ -160,3 +160,20 @@ def test_init_scales_deeper_layers_down():
     for i, std in enumerate(stds):
         expected = (1 / 64 ** 0.5) / (2 * (i + 1)) ** 0.5
         assert std == pytest.approx(expected * 0.9866, rel=0.1)  # truncation at 3 std
+
+
+def test_frame_mask_leaves_padding_out_of_the_loss():
+    model = _model()
+    codes = torch.randint(0, 16, (2, 4, 6))
+    cond = _cond(B=2, lengths=(3, 1))
+    full = torch.ones(2, 6, dtype=torch.bool)
+    torch.testing.assert_close(model.compute_loss(codes, cond, full)[0],
+                               model.compute_loss(codes, cond)[0])
+    # one clip of 4 frames padded to 6 (its padding holds garbage) == that clip alone
+    mask = full.clone()
+    mask[0, 4:] = False
+    padded = codes.clone()
+    padded[0, :, 4:] = -1
+    one = TextCondition(cond.embeddings[:1], cond.mask[:1])
+    alone = model.compute_loss(codes[:1, :, :4], one)[0]
+    torch.testing.assert_close(model.compute_loss(padded[:1], one, mask[:1])[0], alone)
