@@ -110,6 +110,20 @@ def test_l1_time():
     assert l1_time(torch.zeros(1, 1, 4), torch.tensor([[[1.0, -1.0, 2.0, 0.0]]])).item() == 1.0
 
 
+def test_mel_filters_are_torchaudios():
+    """torchaudio's melscale_fbanks (HTK, no norm), written out: triangles linear in Hz
+    between edges equally spaced in mel."""
+    n_freqs, n_mels = 513, 64
+    freqs = np.linspace(0, SR // 2, n_freqs)
+    edges_mel = np.linspace(0, 2595 * np.log10(1 + 8000 / 700), n_mels + 2)
+    edges = 700 * (10 ** (edges_mel / 2595) - 1)
+    slopes = edges[None, :] - freqs[:, None]
+    down = -slopes[:, :-2] / np.diff(edges)[:-1]
+    up = slopes[:, 2:] / np.diff(edges)[1:]
+    expected = np.maximum(0, np.minimum(down, up))
+    np.testing.assert_allclose(mel_filters(1024, n_mels, SR).numpy(), expected, atol=1e-6)
+
+
 def test_mel_spectrogram_matches_numpy_framing():
     wav = torch.randn(1, 1, 1000)
     mel = MelSpectrogram(SR, n_fft=256, n_mels=64)

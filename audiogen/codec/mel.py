@@ -2,8 +2,8 @@
 
 A mel spectrogram here is the power STFT (Hann window, `win = n_fft`, hop `n_fft / 4`) projected
 onto a bank of triangular mel filters. The filters come from `transformers.audio_utils`
-(HTK mel scale, no area normalisation, triangles drawn in mel space as torchaudio does), so no
-torchaudio is needed.
+(HTK mel scale, no area normalisation, triangles linear in Hz between mel-spaced edges), which
+are exactly torchaudio's `melscale_fbanks` defaults (the reference's), with no torchaudio needed.
 
 Framing (as audiocraft does it, so every frame is full and the frame count is ceil(T / hop)):
 
@@ -35,7 +35,7 @@ def mel_filters(n_fft: int, n_mels: int, sample_rate: int, f_min: float = 0.0,
             num_frequency_bins=n_fft // 2 + 1, num_mel_filters=n_mels, min_frequency=f_min,
             max_frequency=f_max if f_max is not None else sample_rate / 2,
             sampling_rate=sample_rate, norm=None, mel_scale="htk",
-            triangularize_in_mel_space=True,
+            triangularize_in_mel_space=False,
         )
     return torch.from_numpy(bank).float()
 
