@@ -33,6 +33,8 @@ def test_key_table_names():
     assert native_key("out_norm.weight") == "transformer.norm_out.weight"
     assert native_key("condition_provider.conditioners.description.output_proj.bias") == \
         "text.proj.bias"
+    assert native_key("transformer.layers.2.self_attn.mha.in_proj_bias") == \
+        "transformer.layers.2.self_attn.in_proj.bias"
     assert native_key("transformer.layers.0.self_attn.rope.freqs") is None
     with pytest.raises(AudiogenError, match="does not know"):
         convert_lm_state_dict({"transformer.layers.0.layer_scale_1.scale": torch.zeros(1)})

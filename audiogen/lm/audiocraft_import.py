@@ -31,13 +31,16 @@ from audiogen.lm.model import AudioLM
 from audiogen.text.conditioner import TextEncoderConfig
 
 # Reference name (regex) -> native name. {i}: layer, {k}: codebook, {p}: weight or bias.
+# Attention weights sit under `mha.` when a model was trained with PyTorch's
+# nn.MultiheadAttention (custom=false, memory_efficient=false): same math, same layout.
 _LAYER = r"transformer\.layers\.(?P<i>\d+)\."
+_SELF, _CROSS = r"self_attn\.(?:mha\.)?", r"cross_attention\.(?:mha\.)?"
 AUDIOCRAFT_LM_KEYS: list[tuple[str, str]] = [
     (r"emb\.(?P<k>\d+)\.weight", "embeddings.{k}.weight"),
-    (_LAYER + r"self_attn\.in_proj_(?P<p>weight|bias)", "transformer.layers.{i}.self_attn.in_proj.{p}"),
-    (_LAYER + r"self_attn\.out_proj\.(?P<p>weight|bias)", "transformer.layers.{i}.self_attn.out_proj.{p}"),
-    (_LAYER + r"cross_attention\.in_proj_(?P<p>weight|bias)", "transformer.layers.{i}.cross_attn.in_proj.{p}"),
-    (_LAYER + r"cross_attention\.out_proj\.(?P<p>weight|bias)", "transformer.layers.{i}.cross_attn.out_proj.{p}"),
+    (_LAYER + _SELF + r"in_proj_(?P<p>weight|bias)", "transformer.layers.{i}.self_attn.in_proj.{p}"),
+    (_LAYER + _SELF + r"out_proj\.(?P<p>weight|bias)", "transformer.layers.{i}.self_attn.out_proj.{p}"),
+    (_LAYER + _CROSS + r"in_proj_(?P<p>weight|bias)", "transformer.layers.{i}.cross_attn.in_proj.{p}"),
+    (_LAYER + _CROSS + r"out_proj\.(?P<p>weight|bias)", "transformer.layers.{i}.cross_attn.out_proj.{p}"),
     (_LAYER + r"linear1\.(?P<p>weight|bias)", "transformer.layers.{i}.ffn_in.{p}"),
     (_LAYER + r"linear2\.(?P<p>weight|bias)", "transformer.layers.{i}.ffn_out.{p}"),
     (_LAYER + r"norm1\.(?P<p>weight|bias)", "transformer.layers.{i}.norm_self.{p}"),
