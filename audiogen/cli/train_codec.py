@@ -5,8 +5,8 @@ Examples:
     audiogen train codec --out runs/codec --steps 4000        # continue the same run further
     torchrun --nproc_per_node 2 -m audiogen train codec --data my_sounds/ --out runs/codec
 
-Settings not covered by a flag are given as key=value (see CodecTrainConfig in
-audiogen/train/codec_trainer.py), e.g. lr=1e-3 loss_weights.adv=0 codec.n_q=2. A run directory
+Settings not covered by a flag are given as key=value after all the flags (see CodecTrainConfig
+in audiogen/train/codec_trainer.py), e.g. lr=1e-3 loss_weights.adv=0 codec.n_q=2. A run directory
 remembers its settings (train_config.json): re-running with only --out resumes with them, and
 flags or key=value given again override them. batch_size is the global batch over all processes.
 Writes RUN_DIR/checkpoints/step_N/ (each a codec model directory), RUN_DIR/metrics.jsonl, and
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda or auto (default: auto)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="other settings, e.g. batch_size=8 lr=1e-3")
+                        help="other settings, after the flags, e.g. batch_size=8 lr=1e-3")
 
 
 def run(args: argparse.Namespace) -> int:
