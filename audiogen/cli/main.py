@@ -21,6 +21,8 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("data", "index"): "audiogen.cli.data_index",
     ("data", "encode"): "audiogen.cli.data_encode",
     ("train", "codec"): "audiogen.cli.train_codec",
+    ("train", "lm"): "audiogen.cli.train_lm",
+    ("plot",): "audiogen.cli.plot",
     ("encode",): "audiogen.cli.encode",
     ("decode",): "audiogen.cli.decode",
     ("data", "build-open-corpus"): "audiogen.cli.data_open_corpus",

@@ -39,17 +39,27 @@ class MetricsLogger:
         total_steps: length of the progress bar.
         initial_step: where the bar starts (a resumed run).
         show_progress: False hides the bar (tests, non-interactive logs).
+        tensorboard_dir: also write the numbers as TensorBoard scalars here (`split/key`)
+            when the `tensorboard` package is installed; None: JSON lines only.
     """
 
     def __init__(self, path: str | os.PathLike, total_steps: int, initial_step: int = 0,
-                 show_progress: bool = True):
+                 show_progress: bool = True, tensorboard_dir: str | os.PathLike | None = None):
         self.path = Path(path)
         self.enabled = distributed.is_main()
         self.start = time.perf_counter()
         self._bar = None
+        self._tb = None
         if not self.enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if tensorboard_dir is not None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # optional: `pip install tensorboard`
+                pass
+            else:
+                self._tb = SummaryWriter(str(tensorboard_dir))
         if show_progress:
             from tqdm import tqdm
 
@@ -66,6 +76,10 @@ class MetricsLogger:
         record.update({k: _clean(v) for k, v in metrics.items()})
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key not in ("step", "time_s"):
+                    self._tb.add_scalar(f"{split}/{key}", value, step)
 
     def progress(self, steps: int = 1, postfix: dict[str, float] | None = None) -> None:
         """Advance the bar by `steps`, showing `postfix` values (rounded)."""
@@ -85,6 +99,9 @@ class MetricsLogger:
             print(message, flush=True)
 
     def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
         if self._bar is not None:
             self._bar.close()
             self._bar = None

@@ -1,0 +1,37 @@
+"""Draw a training run's loss and perplexity curves to a PNG.
+
+Reads RUN_DIR/metrics.jsonl (written by `audiogen train lm`; a codec run's file has no
+cross-entropy and gives empty panels) and writes RUN_DIR/curves.png, or -o FILE.
+
+Example:
+    audiogen plot runs/lm                  # -> runs/lm/curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="training run directory (holds metrics.jsonl)")
+    parser.add_argument("-o", "--output", type=Path, help="PNG to write (default RUN_DIR/curves.png)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from audiogen.errors import MissingFilesError
+    from audiogen.train.metrics import read_metrics
+    from audiogen.train.plot import plot_curves
+
+    metrics = args.run_dir / "metrics.jsonl"
+    if not metrics.is_file():
+        raise MissingFilesError("training run", ["metrics.jsonl"], str(args.run_dir),
+                                "Point at the --out directory of `audiogen train lm`.")
+    records = read_metrics(metrics)
+    out = args.output or args.run_dir / "curves.png"
+    plot_curves(records, out)
+    last = [r for r in records if r["split"] == "train"]
+    tail = f"; last train ce {last[-1]['ce']:.4f} at step {last[-1]['step']}" \
+        if last and "ce" in last[-1] else ""
+    print(f"{out}: {len(records)} records{tail}")
+    return 0
