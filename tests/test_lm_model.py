@@ -27,21 +27,26 @@ VARIANTS = [
 ]
 
 
+@pytest.mark.parametrize("static", [False, True])
 @pytest.mark.parametrize("overrides", VARIANTS)
-def test_cached_decoding_equals_full_forward(overrides):
+def test_cached_decoding_equals_full_forward(overrides, static):
     model = _model(**overrides)
     codes = torch.randint(0, 16, (3, 4, 6))
     seq = model.pattern.build(codes, model.special_token)
     cond = _cond()
     full = model(seq, cond)
-    state = model.start(cond, max_steps=seq.shape[2])
+    # the static cache is larger than needed: its unwritten slots must stay masked
+    state = model.start(cond, max_steps=seq.shape[2] + 3 * static, static=static)
     chunks = [model.step(seq[:, :, :3], state)]  # prefill 3 steps, then one at a time
     for s in range(3, seq.shape[2]):
         chunks.append(model.step(seq[:, :, s:s + 1], state))
     assert state.steps == seq.shape[2]
+    if static:
+        assert int(state.cache.position) == state.cache.length
     torch.testing.assert_close(torch.cat(chunks, dim=2), full, atol=1e-4, rtol=0)
-    with pytest.raises(ValueError, match="cache full"):
-        model.step(seq[:, :, :1], state)
+    if not static:
+        with pytest.raises(ValueError, match="cache full"):
+            model.step(seq[:, :, :1], state)
 
 
 @pytest.mark.parametrize("overrides", [{}, {"text_prefix": True}])

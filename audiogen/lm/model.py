@@ -149,13 +149,20 @@ class AudioLM(nn.Module):
 
     # ---------------------------------------------------------------- decoding
     @torch.no_grad()
-    def start(self, cond: TextCondition, max_steps: int | None = None) -> DecodeState:
+    def start(self, cond: TextCondition, max_steps: int | None = None,
+              static: bool = False) -> DecodeState:
         """A decode state for cond's batch: the cache sized for max_steps audio steps (default
-        config.max_seq_len), the text's cross-attention keys/values, and a text prefix if any."""
+        config.max_seq_len), the text's cross-attention keys/values, and a text prefix if any.
+
+        static: attend over the whole cache with the write position kept on the device, so
+        each `step` of a given n has fixed shapes and no host read (for CUDA graphs /
+        torch.compile); the default attends to the filled part only (faster on a CPU).
+        """
         max_steps = max_steps or self.config.max_seq_len
         w = self.heads[0].weight
         prefix = cond.embeddings.shape[1] if self.config.text_prefix else 0
-        cache = self.transformer.new_cache(cond.batch_size, prefix + max_steps, w.device, w.dtype)
+        cache = self.transformer.new_cache(cond.batch_size, prefix + max_steps, w.device, w.dtype,
+                                           static)
         cross = self.transformer.cross_kv(cond.embeddings.to(w.dtype), cond.mask)
         key_valid = None
         if prefix:

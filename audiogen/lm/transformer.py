@@ -10,7 +10,12 @@ text, and a GELU feed-forward, with sinusoidal positions added at the input (SPE
 Decoding uses a static KV cache: one buffer per layer for keys and values, allocated once for
 the whole generation and written in place (no concatenation, no reallocation), and the text's
 cross-attention keys/values computed once per generation (`cross_kv`), not at every step.
-A call of `forward` with a cache appends n positions (n > 1 prefills a prompt).
+A call of `forward` with a cache appends n positions (n > 1 prefills a prompt). Two ways to
+attend to it:
+- by default, to the filled part only (a slice whose length grows: least work on a CPU);
+- with `KVCache.position` set (a device tensor), to the whole buffer under a mask, the write
+  position kept on the device: every step of a given n has the same shapes and reads nothing
+  back to the host, which is what CUDA graphs and `torch.compile` without recompiles need.
 
 Parameter names follow the reference's layout closely so the released weights map through a
 short table (audiogen.lm.audiocraft_import): attention input projections hold q, k, v stacked
@@ -100,11 +105,16 @@ class DecoderBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, cross: tuple | None, self_mask: torch.Tensor | None,
                 causal: bool, cache: tuple[torch.Tensor, torch.Tensor] | None = None,
-                start: int = 0) -> torch.Tensor:
+                start: int = 0, positions: torch.Tensor | None = None) -> torch.Tensor:
         """x [B, n, D]; cross = (k, v, mask) of the text; cache = this layer's (k, v) buffers
-        [B, H, max_len, d], into which positions start..start+n-1 are written."""
+        [B, H, max_len, d], into which positions start..start+n-1 are written (or, in the
+        static mode, the device tensor `positions` [n], attending to the whole buffer)."""
         q, k, v = self.self_attn.qkv(self.norm_self(x))
-        if cache is not None:
+        if cache is not None and positions is not None:
+            cache[0].index_copy_(2, positions, k)
+            cache[1].index_copy_(2, positions, v)
+            k, v = cache
+        elif cache is not None:
             end = start + x.shape[1]
             cache[0][:, :, start:end] = k
             cache[1][:, :, start:end] = v
@@ -128,11 +138,16 @@ class CrossKV:
 
 @dataclass
 class KVCache:
-    """Static self-attention cache: keys/values [layers, B, H, max_len, d] and the filled length."""
+    """Static self-attention cache: keys/values [layers, B, H, max_len, d] and the filled length.
+
+    position: None, or (static mode) the filled length as a [1] long tensor on the cache's
+    device, advanced on the device; `length` is then host-side bookkeeping only.
+    """
 
     k: torch.Tensor
     v: torch.Tensor
     length: int = 0
+    position: torch.Tensor | None = None
 
     @property
     def max_len(self) -> int:
@@ -163,11 +178,12 @@ class Transformer(nn.Module):
         return CrossKV([layer.cross_attn.kv(text) for layer in self.layers], attn_mask)
 
     def new_cache(self, batch: int, max_len: int, device: torch.device,
-                  dtype: torch.dtype) -> KVCache:
+                  dtype: torch.dtype, static: bool = False) -> KVCache:
         c = self.config
         shape = (c.num_layers, batch, c.num_heads, max_len, c.head_dim)
+        position = torch.zeros(1, dtype=torch.long, device=device) if static else None
         return KVCache(torch.zeros(shape, device=device, dtype=dtype),
-                       torch.zeros(shape, device=device, dtype=dtype))
+                       torch.zeros(shape, device=device, dtype=dtype), position=position)
 
     def forward(self, x: torch.Tensor, cross: CrossKV | None, cache: KVCache | None = None,
                 key_valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -181,17 +197,37 @@ class Transformer(nn.Module):
         end = start + n
         if cache is not None and end > cache.max_len:
             raise ValueError(f"decode cache full: {end} positions > {cache.max_len}")
-        positions = torch.arange(start, end, device=x.device)
+        static = cache is not None and cache.position is not None
+        if static:
+            positions = cache.position + torch.arange(n, device=x.device)
+            mask, causal = self._static_mask(positions, cache.max_len, key_valid), False
+        else:
+            positions = torch.arange(start, end, device=x.device)
+            mask, causal = self._self_mask(start, n, key_valid, x.device)
         x = x + sinusoidal_embedding(positions, D, self.config.max_period).to(x.dtype)
-        mask, causal = self._self_mask(start, n, key_valid, x.device)
         cross_mask = cross.mask if cross is not None else None
         for i, layer in enumerate(self.layers):
             layer_cross = (*cross.kv[i], cross_mask) if cross is not None else None
             layer_cache = (cache.k[i], cache.v[i]) if cache is not None else None
-            x = layer(x, layer_cross, mask, causal, layer_cache, start)
+            x = layer(x, layer_cross, mask, causal, layer_cache, start,
+                      positions if static else None)
         if cache is not None:
             cache.length = end
+            if static:
+                cache.position.add_(n)
         return self.norm_out(x)
+
+    @staticmethod
+    def _static_mask(positions: torch.Tensor, max_len: int,
+                     key_valid: torch.Tensor | None) -> torch.Tensor:
+        """[B or 1, 1, n, max_len] bool for queries at device `positions` over the whole
+        cache: keys up to each query (later slots are unwritten or stale)."""
+        key = torch.arange(max_len, device=positions.device)[None, :]
+        query = positions[:, None]
+        mask = (key <= query)[None, None]
+        if key_valid is not None:
+            mask = mask & (key_valid[:, None, None, :] | (key == query))
+        return mask
 
     @staticmethod
     def _self_mask(start: int, n: int, key_valid: torch.Tensor | None,
