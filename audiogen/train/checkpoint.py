@@ -89,8 +89,8 @@ class CheckpointManager:
 
 
 def save_weights(path: str | os.PathLike, module: torch.nn.Module) -> None:
-    """A module's state dict as safetensors (tensors made contiguous; shared storage copied)."""
-    state = {k: v.detach().contiguous().clone() for k, v in module.state_dict().items()}
+    """A module's state dict as safetensors (copied to the CPU, contiguous, unshared)."""
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
     save_file(state, str(path))
 
 
