@@ -47,9 +47,9 @@ def data_dir(tmp_path):
 
 
 def tiny_config(data, **kw):
-    base = dict(data=str(data), codec=dict(TINY), disc_filters=4, batch_size=2,
-                segment_seconds=0.25, valid_clips=2, steps=4, checkpoint_every=2,
-                validate_every=2, log_every=1, seed=3)
+    base = {"data": str(data), "codec": dict(TINY), "disc_filters": 4, "batch_size": 2,
+            "segment_seconds": 0.25, "valid_clips": 2, "steps": 4, "checkpoint_every": 2,
+            "validate_every": 2, "log_every": 1, "seed": 3}
     base.update(kw)
     return CodecTrainConfig(**base)
 
