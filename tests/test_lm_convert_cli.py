@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 from test_lm_parity import one_thread  # noqa: F401  (autouse: tiny models, one thread)
-from test_text_conditioner import _make_t5_dir
+from test_text_conditioner import T5_FIXTURE, _make_t5_dir
 
 from audiogen.cli.main import main
 
@@ -20,7 +20,7 @@ def _convert(*argv) -> int:
 
 
 def test_convert_writes_a_model_directory_that_generates(tmp_path, capsys):
-    t5 = _make_t5_dir(tmp_path / "t5-small", d_model=512)
+    t5 = T5_FIXTURE
     out = tmp_path / "model"
     assert _convert("--lm", LM_BIN, "--compression", CODEC_BIN, "--text-encoder", t5,
                     "-o", out) == 0
@@ -50,7 +50,7 @@ def test_convert_refuses_a_bad_text_encoder_and_mismatched_files(tmp_path, capsy
                     tmp_path / "nowhere", "-o", out) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not out.exists()
-    t5 = _make_t5_dir(tmp_path / "t5", d_model=512)
+    t5 = T5_FIXTURE
     other = FIXTURES / "codec" / "tiny-causal.compression_state_dict.bin"
     from audiogen.codec.audiocraft_import import import_audiocraft_codec
 

@@ -1,7 +1,10 @@
+import importlib.util
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from audiogen.errors import AudiogenError, MissingFilesError
 from audiogen.text.conditioner import (
@@ -12,31 +15,27 @@ from audiogen.text.conditioner import (
     load_text_encoder,
 )
 
-WORDS = ["a", "dog", "barks", "while", "car", "passes", "by", "the", "rain", "falls"]
+ROOT = Path(__file__).resolve().parent.parent
+T5_FIXTURE = ROOT / "tests" / "fixtures" / "lm" / "tiny-t5"  # 512 wide: "t5-small"
 
 
-def _make_t5_dir(path, words=WORDS, d_model=16):
+def _fixture_tools():
+    spec = importlib.util.spec_from_file_location("make_lm_fixtures",
+                                                  ROOT / "tools" / "make_lm_fixtures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _make_t5_dir(path, words=None, d_model=512):
     """A tiny T5 encoder + tokenizer on disk, shaped like a Hugging Face release."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import T5Config, T5EncoderModel, T5TokenizerFast
-
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [("▁" + w, -1.0) for w in words]
-    tok = Tokenizer(models.Unigram(vocab + [("▁", -2.0)], unk_id=2))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Metaspace()
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>",
-                                                       special_tokens=[("</s>", 1)])
-    T5TokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>",
-                    pad_token="<pad>", extra_ids=0).save_pretrained(path)
-    config = T5Config(vocab_size=len(vocab) + 1, d_model=d_model, d_kv=4, num_heads=2, num_layers=1,
-                      d_ff=32)
-    T5EncoderModel(config).save_pretrained(path)
-    return path
+    tools = _fixture_tools()
+    return tools.make_tiny_t5_dir(path, tools.T5_WORDS if words is None else words, d_model)
 
 
-@pytest.fixture(scope="module")
-def t5_dir(tmp_path_factory):
-    return _make_t5_dir(tmp_path_factory.mktemp("t5"))
+@pytest.fixture
+def t5_dir():
+    return T5_FIXTURE
 
 
 def test_minilm_default_encoder_offline():
@@ -61,7 +60,7 @@ def test_minilm_default_encoder_offline():
 
 
 def test_t5_directory_loads_and_truncates_with_warning(t5_dir):
-    config = TextEncoderConfig(kind="t5", name="tiny-t5", path=str(t5_dir), dim=16, max_length=6)
+    config = TextEncoderConfig(kind="t5", name="tiny-t5", path=str(t5_dir), dim=512, max_length=6)
     conditioner = TextConditioner(config, output_dim=8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -74,7 +73,7 @@ def test_t5_directory_loads_and_truncates_with_warning(t5_dir):
 
 def test_t5_tokenizer_without_vocabulary_is_refused(tmp_path):
     path = _make_t5_dir(tmp_path, words=[])
-    config = TextEncoderConfig(kind="t5", name="t5-large", path=str(path), dim=16)
+    config = TextEncoderConfig(kind="t5", name="t5-large", path=str(path), dim=512)
     with pytest.raises(AudiogenError, match="<unk>"):
         TextConditioner(config, output_dim=8)(["a dog barks"])
 
@@ -121,3 +120,18 @@ def test_condition_cat_pads_with_zeros():
     assert c.embeddings.shape == (3, 3, 4)
     assert c.mask.tolist() == [[True] * 3, [True, False, False], [True, False, False]]
     assert (c.embeddings[1:, 1:] == 0).all()
+
+
+def test_t5_conditioner_matches_reference():
+    """Against audiocraft's T5Conditioner on the same tiny T5 folder and projection
+    (tools/make_lm_fixtures.py): tokenisation, padding, the empty caption, the projection."""
+    golden = load_file(str(T5_FIXTURE.parent / "t5_conditioner.safetensors"))
+    config = TextEncoderConfig(kind="t5", name="t5-small", path=str(T5_FIXTURE), dim=512,
+                               max_length=512)
+    conditioner = TextConditioner(config, output_dim=8)
+    conditioner.proj.load_state_dict({"weight": golden["proj.weight"],
+                                      "bias": golden["proj.bias"]})
+    with torch.no_grad():
+        cond = conditioner(_fixture_tools().T5_CAPTIONS)
+    assert torch.equal(cond.mask, golden["mask"])
+    torch.testing.assert_close(cond.embeddings, golden["embeddings"], atol=1e-5, rtol=0)

@@ -22,6 +22,10 @@ the tests call too), and records what it computes:
   mask a prefix's padding, so its three captions all have 4 tokens, and its generation runs
   without guidance (cfg_coef 1: the reference's null prefix is unmasked zeros, ours masked).
 
+And "t5_conditioner": the reference's `T5Conditioner` (tokenizer, padding, empty captions,
+projection) run on a tiny T5 folder written here (`tiny-t5/`, the files of a Hugging Face
+release at 512 wide, one layer), for the text side of the pipeline.
+
 Per shape: logits of `LMModel.forward` for random pattern tokens (special token included)
 and three text conditions (5 tokens, 2 tokens + padding, empty), and the greedy tokens of
 `LMModel.generate` with guidance (cfg_coef 3, one 2B batch) for the same three texts.
@@ -208,7 +212,63 @@ def make(name: str, shape: dict) -> None:
           f" greedy codes {greedy.tolist()[0][0]}")
 
 
+T5_WORDS = ["a", "dog", "barks", "while", "car", "passes", "by", "the", "rain", "falls"]
+T5_CAPTIONS = ["a dog barks while a car passes by", "rain falls", ""]
+
+
+def make_tiny_t5_dir(path: str | Path, words: list[str] = T5_WORDS, d_model: int = 512,
+                     seed: int = SEED) -> Path:
+    """A tiny T5 encoder + tokenizer folder laid out like a Hugging Face release
+    (tokenizer.json, config.json, model.safetensors). With `words=[]` its tokenizer knows no
+    word: the "vocabulary did not load" case."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import T5Config, T5EncoderModel, T5TokenizerFast
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [("▁" + w, -1.0) for w in words]
+    tok = Tokenizer(models.Unigram(vocab + [("▁", -2.0)], unk_id=2))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>",
+                                                       special_tokens=[("</s>", 1)])
+    T5TokenizerFast(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>",
+                    pad_token="<pad>", extra_ids=0).save_pretrained(path)
+    config = T5Config(vocab_size=len(vocab) + 1, d_model=d_model, d_kv=4, num_heads=2,
+                      num_layers=1, d_ff=32)
+    torch.manual_seed(seed)
+    T5EncoderModel(config).save_pretrained(path)
+    return Path(path)
+
+
+def make_t5_conditioner() -> None:
+    """The reference's T5Conditioner ("t5-small": 512 wide) on the tiny T5 folder, with a
+    seeded projection: its (embeddings, mask) for three captions, one of them empty."""
+    from unittest import mock
+
+    from audiocraft.modules import conditioners
+    from safetensors.torch import save_file
+
+    folder = make_tiny_t5_dir(OUT / "tiny-t5")
+    # The reference loads "t5-small" from the hub: point both loaders at the folder instead.
+    load_tokenizer = conditioners.T5Tokenizer.from_pretrained
+    load_encoder = conditioners.T5EncoderModel.from_pretrained
+    with mock.patch.object(conditioners.T5Tokenizer, "from_pretrained",
+                           lambda name, **kw: load_tokenizer(str(folder), **kw)), \
+            mock.patch.object(conditioners.T5EncoderModel, "from_pretrained",
+                              lambda name, **kw: load_encoder(str(folder), **kw)):
+        cond = conditioners.T5Conditioner("t5-small", output_dim=8, finetune=False, device="cpu")
+    weights = seeded_weights({f"output_proj.{k}": list(v.shape)
+                              for k, v in cond.output_proj.state_dict().items()})
+    cond.output_proj.load_state_dict({k.split(".", 1)[1]: v for k, v in weights.items()})
+    with torch.no_grad():
+        embeds, mask = cond(cond.tokenize(T5_CAPTIONS))
+    save_file({"embeddings": embeds.contiguous(), "mask": mask.bool().contiguous(),
+               "proj.weight": weights["output_proj.weight"],
+               "proj.bias": weights["output_proj.bias"]}, str(OUT / "t5_conditioner.safetensors"))
+    print(f"t5 conditioner: embeddings {tuple(embeds.shape)}, mask {mask.tolist()}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     for name, shape in SHAPES.items():
         make(name, shape)
+    make_t5_conditioner()
