@@ -208,7 +208,7 @@ def test_game_source_reads_rules_attribution_groups_and_skips_duplicates(tmp_pat
     assert all(c.seconds <= clips.MAX_SECONDS for c in got)
     assert sorted(game_sfx.missing_packages(root)) == sorted(
         ["lincity-ng-data", "tuxpaint-stamps-default", "sound-theme-freedesktop",
-         "openttd-opensfx"])
+         "openttd-opensfx", "scratch"])
 
 
 def _riff(seconds: float) -> bytes:
@@ -291,7 +291,8 @@ def test_missing_sources_name_the_apt_packages(tmp_path):
     missing = build.missing_packages(tmp_path, ["game"])
     hint = build.install_hint(missing)
     assert "apt-get install -y" in hint
-    for pkg in ("wesnoth-1.16-data", "widelands-data", "lincity-ng-data", "openttd-opensfx"):
+    for pkg in ("wesnoth-1.16-data", "widelands-data", "lincity-ng-data", "openttd-opensfx",
+                "scratch"):
         assert pkg in hint
     with pytest.raises(AudiogenError, match="apt-get install"):
         build.build_open_corpus(tmp_path / "c", sources=["game"], root=tmp_path, strict=True,

@@ -1,9 +1,9 @@
 """Build the open sound corpus (offline, from freely licensed Debian packages).
 
-Sources: recorded sound effects in game-data packages (wesnoth-1.16-data, widelands-data,
-lincity-ng-data, tuxpaint-stamps-default, openttd-opensfx, sound-theme-freedesktop), General
-MIDI instruments and effects rendered by fluidsynth with fluid-soundfont-gm, speech by
-espeak-ng, and procedural sounds. Writes 16 kHz mono FLAC clips, manifest.jsonl (captions,
+Sources: recorded sound effects in game-data and education packages (wesnoth-1.16-data,
+widelands-data, lincity-ng-data, tuxpaint-stamps-default, openttd-opensfx,
+sound-theme-freedesktop, scratch), General MIDI instruments and effects rendered by
+fluidsynth with fluid-soundfont-gm, speech by espeak-ng, and procedural sounds. Writes 16 kHz mono FLAC clips, manifest.jsonl (captions,
 label, source, licence, attribution, group, split), corpus.json and README.md. Missing
 packages are named with the apt-get line that installs them; the rest is built anyway.
 """

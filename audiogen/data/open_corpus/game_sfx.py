@@ -154,7 +154,30 @@ FREEDESKTOP = SoundPackage(
     per_file={"alarm-clock-elapsed.oga": ("CC-BY-SA-3.0", "Tim/corsica_s")},
 )
 
-PACKAGES = (WESNOTH, WIDELANDS, LINCITY, TUXPAINT, FREEDESKTOP)
+SCRATCH = SoundPackage(
+    "scratch", "usr/share/scratch/Media/Sounds", "CC-BY-SA-3.0",
+    "Massachusetts Institute of Technology (Scratch 1.4 media library)",
+    (
+        ("Animal/Bird.wav", "songbird"), ("Animal/Owl.wav", "owl"),
+        ("Animal/Rooster.wav", "rooster"), ("Animal/Duck.wav", "duck"),
+        ("Animal/Goose.wav", "goose"), ("Animal/Horse.wav", "horse_neigh"),
+        ("Animal/HorseGallop.wav", "horse_gallop"), ("Animal/WolfHowl.wav", "wolf_howl"),
+        ("Animal/Cricket*.wav", "crickets"),
+        ("Effects/CarPassing.wav", "car_pass"), ("Effects/MotorcyclePassing.wav", "motorcycle"),
+        ("Effects/Bubbles.wav", "bubbles"), ("Effects/WaterRunning.mp3", "running_water"),
+        ("Effects/Ripples.wav", "splash"), ("Effects/Plunge.wav", "splash"),
+        ("Effects/SewingMachine.mp3", "appliance"),
+        ("Electronic/ComputerBeeps*.wav", "computer_beeps"),
+        ("Human/Scream-female.wav", "woman_hurt"), ("Human/Scream-male*", "man_scream"),
+        ("Human/PartyNoise.wav", "party"),
+        ("Instruments/Trumpet*.wav", "trumpet_real"),
+        ("Instruments/GuitarStrum.wav", "guitar_real"),
+        ("Music Loops/GuitarChords*.mp3", "guitar_real"),
+        ("Music Loops/Drum.mp3", "drum_real"), ("Music Loops/DrumSet*.mp3", "drum_real"),
+    ),
+)
+
+PACKAGES = (WESNOTH, WIDELANDS, LINCITY, TUXPAINT, FREEDESKTOP, SCRATCH)
 
 OPENSFX = "openttd-opensfx"
 OPENSFX_CATALOGUE = "usr/share/games/openttd/baseset/opensfx/opensfx.cat"
