@@ -200,7 +200,7 @@ class Transformer(nn.Module):
         static = cache is not None and cache.position is not None
         if static:
             positions = cache.position + torch.arange(n, device=x.device)
-            mask, causal = self._static_mask(positions, cache.max_len, key_valid), False
+            mask, causal = _causal_mask(positions, cache.max_len, key_valid), False
         else:
             positions = torch.arange(start, end, device=x.device)
             mask, causal = self._self_mask(start, n, key_valid, x.device)
@@ -218,35 +218,30 @@ class Transformer(nn.Module):
         return self.norm_out(x)
 
     @staticmethod
-    def _static_mask(positions: torch.Tensor, max_len: int,
-                     key_valid: torch.Tensor | None) -> torch.Tensor:
-        """[B or 1, 1, n, max_len] bool for queries at device `positions` over the whole
-        cache: keys up to each query (later slots are unwritten or stale)."""
-        key = torch.arange(max_len, device=positions.device)[None, :]
-        query = positions[:, None]
-        mask = (key <= query)[None, None]
-        if key_valid is not None:
-            mask = mask & (key_valid[:, None, None, :] | (key == query))
-        return mask
-
-    @staticmethod
     def _self_mask(start: int, n: int, key_valid: torch.Tensor | None,
                    device: torch.device) -> tuple[torch.Tensor | None, bool]:
-        """(mask [B or 1, 1, n, start+n] or None, is_causal) for n queries after `start` keys."""
-        end = start + n
+        """(mask or None, is_causal) for n queries after `start` cached keys."""
         if key_valid is None:
             if start == 0:
                 return None, True  # SDPA's own causal path
             if n == 1:
                 return None, False  # one new query sees every cached key
-        query = torch.arange(start, end, device=device)[:, None]
-        key = torch.arange(end, device=device)[None, :]
-        mask = (key <= query)[None, None]
-        if key_valid is not None:
-            # Padded prefix keys are hidden, except from themselves: a query must see at least
-            # one key, or its row is NaN (and NaN would leak through the zero weights).
-            mask = mask & (key_valid[:, None, None, :end] | (key == query))
-        return mask, False
+        return _causal_mask(torch.arange(start, start + n, device=device), start + n,
+                            key_valid), False
+
+
+def _causal_mask(query: torch.Tensor, num_keys: int,
+                 key_valid: torch.Tensor | None) -> torch.Tensor:
+    """[B or 1, 1, n, num_keys] bool: queries at positions `query` [n] see keys up to their
+    own position (in the static cache, later slots are unwritten or stale). Keys with
+    key_valid False (a text prefix's padding) are hidden, except from themselves: a query must
+    see at least one key, or its row is NaN (which would leak through zero weights)."""
+    key = torch.arange(num_keys, device=query.device)[None, :]
+    query = query[:, None]
+    mask = (key <= query)[None, None]
+    if key_valid is not None:
+        mask = mask & (key_valid[:, None, None, :num_keys] | (key == query))
+    return mask
 
 
 def init_weights(module: nn.Module, config: LMConfig) -> None:
