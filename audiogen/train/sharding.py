@@ -36,12 +36,24 @@ def wrap(module: nn.Module, blocks: nn.ModuleList, kind: str, world: int,
 
         return DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None)
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    from torch.distributed.fsdp import (
+        MixedPrecisionPolicy,
+        fully_shard,
+        register_fsdp_forward_method,
+    )
 
     # bf16 compute with fp32 master weights and fp32 gradient reduction
     policy = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
               if bf16 else MixedPrecisionPolicy())
     for block in blocks:
+        cross = getattr(block, "cross_attn", None)
+        if cross is not None:
+            # The LM computes every block's text keys/values (cross_attn.kv) before running the
+            # blocks, outside the block's forward: the cross-attention is its own unit, and
+            # the methods the LM calls on it gather its weights like a forward does.
+            fully_shard(cross, mp_policy=policy)
+            for method in ("kv", "q", "attend"):
+                register_fsdp_forward_method(cross, method)
         fully_shard(block, mp_policy=policy)
     fully_shard(module, mp_policy=policy)
     return module
@@ -87,15 +99,12 @@ def full_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def load_full_state_dict(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load whole tensors into a plain, DDP or FSDP module (each process keeps its shard)."""
+    """Load whole tensors into a plain, DDP or FSDP module, strictly (under FSDP each process
+    keeps its shard of each tensor)."""
     target = unwrap(module)
-    if not is_sharded(module):
-        target.load_state_dict(state, strict=True)
-        return
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-
-    set_model_state_dict(target, state, options=StateDictOptions(full_state_dict=True,
-                                                                 strict=True))
+    current = target.state_dict()
+    target.load_state_dict({k: shard_like(v, current[k]) if k in current else v
+                            for k, v in state.items()}, strict=True)
 
 
 def optimizer_state(module: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
