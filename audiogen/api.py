@@ -18,7 +18,7 @@ import math
 import os
 import secrets
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -170,6 +170,30 @@ class AudioGen:
         if not include_prompt:
             out = out[..., wav.shape[-1]:]
         return out, sr
+
+    def generate_stream(self, texts: Texts | None, duration: float | None = None,
+                        cfg_coef: float | None = None, top_k: int | None = None,
+                        top_p: float | None = None, temperature: float | None = None,
+                        seed: int | None = None,
+                        negative_prompt: str | Sequence[str] | None = None,
+                        prompt_audio: torch.Tensor | None = None,
+                        prompt_sample_rate: int | None = None, include_prompt: bool = True,
+                        chunk_duration: float = 0.5,
+                        callback: Callable[[int, int], None] | None = None,
+                        ) -> Iterator[torch.Tensor]:
+        """Like `generate` (or `generate_continuation` with `prompt_audio`), but yields the
+        audio as it is made: chunks `[B, 1, t]` float32 on the CPU, about `chunk_duration`
+        seconds each, every one as soon as its codec frames are final.
+
+        Joined (torch.cat(list(...), -1)) they equal the non-streamed output of the same seed
+        and settings up to float rounding. Arguments are checked at the call (AudiogenError);
+        `last_seed` is set then too. `callback(frames final, frames in all)` runs per chunk.
+        """
+        from audiogen.generation.streaming import generate_stream
+
+        return generate_stream(self, texts, duration, cfg_coef, top_k, top_p, temperature, seed,
+                               negative_prompt, prompt_audio, prompt_sample_rate, include_prompt,
+                               chunk_duration, callback)
 
     # --- shared machinery ---
     def num_frames(self, duration: float) -> int:
