@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from audiogen.errors import AudiogenError
-from audiogen.lm import AudioLM
+from audiogen.lm import AudioLM, lm_preset
 from audiogen.lm.audiocraft_import import (
     convert_lm_state_dict,
     import_audiocraft_lm,
@@ -112,3 +112,9 @@ def test_half_precision_release_is_stored_losslessly(tmp_path):
     loaded = AudioLM.load(tmp_path / "out")
     assert loaded.heads[0].weight.dtype == torch.float32
     torch.testing.assert_close(loaded.heads[0].weight, model.heads[0].weight, atol=0, rtol=0)
+
+
+def test_release_config_at_full_width_is_the_audiogen_medium_preset():
+    cfg = copy.deepcopy(_xp_cfg())
+    cfg["transformer_lm"]["dim"] = 1536
+    assert lm_config_from_xp_cfg(cfg) == lm_preset("audiogen-medium")
