@@ -196,3 +196,28 @@ def test_kl_from_shared_aisfx_frames_equals_kl_from_audio(tmp_path, monkeypatch)
     assert shared["pairs"] == direct["pairs"] == 3
     assert shared["value"] == pytest.approx(direct["value"], rel=1e-6)
     assert shared["value"] > 0
+
+
+def test_embedding_cache_is_used_and_invalidated(tmp_path, capsys, codec_dir, monkeypatch):
+    from audiogen.eval.embedders.codec_latents import CodecLatentEmbedder
+
+    gen = _folder(tmp_path / "gen", NAMES[:4], noise=0.1)
+    ref = _folder(tmp_path / "ref", NAMES[:4])
+    argv = _evaluate(tmp_path, gen, ref, codec_dir, "--cache", str(tmp_path / "cache"),
+                     "--spectrograms", "0")
+    assert _run(argv, capsys)[0] == 0
+    first = (tmp_path / "out" / "report.json").read_text()
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 8
+
+    def refuse(self, wav):
+        raise AssertionError("embedded again despite the cache")
+
+    monkeypatch.setattr(CodecLatentEmbedder, "embed", refuse)
+    assert _run(argv, capsys)[0] == 0
+    assert (tmp_path / "out" / "report.json").read_text() == first
+    monkeypatch.undo()
+    sf.write(str(gen / "clip0.wav"), np.zeros(16000, np.float32), 16000)  # a changed file
+    assert _run(argv, capsys)[0] == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["sets"]["generated"]["silent_files"] == ["clip0.wav"]
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 9

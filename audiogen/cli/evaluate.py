@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of subset draws (default 0)")
     parser.add_argument("--spectrograms", type=int, default=4,
                         help="spectrogram pictures in the report (default 4)")
+    parser.add_argument("--cache", help="directory that keeps per-file embeddings, so an "
+                        "unchanged reference set is embedded only once")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's "
                         "choice; 1 is fastest on a busy machine)")
 
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         classifier_weights=args.classifier_weights, codec=args.codec, clap=args.clap,
         sample_rate=args.sample_rate or None,
         pooling=args.pooling, fad_n=args.fad_n, fad_inf_draws=args.fad_inf_draws,
-        seed=args.seed, spectrograms=args.spectrograms)
+        seed=args.seed, spectrograms=args.spectrograms, cache=args.cache)
     start = time.perf_counter()
     report, gen, ref = evaluate(args.generated, args.reference, cfg, captions=args.captions)
     json_path, md_path = write_report(report, gen, ref, args.output, cfg.spectrograms, cfg.seed)

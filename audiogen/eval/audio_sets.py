@@ -46,6 +46,12 @@ class AudioSet:
     def relative(self, i: int) -> str:
         return str(self.files[i].relative_to(self.root))
 
+    def note_peak(self, i: int, peak: float) -> None:
+        """Record clip `i` as silent when its peak is under `SILENCE_DB`."""
+        rel = self.relative(i)
+        if peak <= 10 ** (SILENCE_DB / 20) and rel not in self.silent:
+            self.silent.append(rel)
+
 
 def list_audio(root: str | os.PathLike, what: str) -> list[Path]:
     """Audio files under `root` (recursive, sorted), or an error naming the folder."""
@@ -95,8 +101,5 @@ def load_clip(audio_set: AudioSet, i: int, model_rate: int,
     if eval_rate is not None and sr != eval_rate:
         wav, sr = resample(wav, sr, eval_rate), eval_rate
     wav = resample(wav, sr, model_rate)
-    peak = float(wav.abs().max())
-    rel = audio_set.relative(i)
-    if peak <= 10 ** (SILENCE_DB / 20) and rel not in audio_set.silent:
-        audio_set.silent.append(rel)
+    audio_set.note_peak(i, float(wav.abs().max()))
     return wav

@@ -103,6 +103,8 @@ class ClapAudioEmbedder:
 
     def __init__(self, clap: Clap):
         self.clap = clap
+        weights = (clap.directory / "model.safetensors").stat()
+        self.fingerprint = f"{weights.st_size}-{weights.st_mtime_ns}"  # for embedding caches
         self.sample_rate = clap.sample_rate
         self.dim = clap.dim
 

@@ -24,6 +24,7 @@ import torch
 from audiogen.errors import AudiogenError, MissingFilesError
 from audiogen.eval import fad as fadlib
 from audiogen.eval.audio_sets import AudioSet, load_clip, scan
+from audiogen.eval.cache import EmbeddingCache
 from audiogen.eval.embedders import build_embedder
 from audiogen.eval.kl import build_classifier, check_classifier, mean_kl, pair_by_stem
 
@@ -41,20 +42,29 @@ class EvalConfig:
     fad_inf_draws: int = 3  # seeded subsets averaged per size for FAD-inf
     seed: int = 0  # seed of the subset draws
     spectrograms: int = 4  # generated/reference pairs drawn in the report
+    cache: str | None = None  # directory caching per-file embeddings (None: no cache)
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def embed_set(embedder: Any, audio_set: AudioSet, cfg: EvalConfig) -> list[np.ndarray]:
-    """Per-clip frame embeddings `[F_i, D]`, float64."""
+def embed_set(embedder: Any, audio_set: AudioSet, cfg: EvalConfig,
+              cache: EmbeddingCache | None = None) -> list[np.ndarray]:
+    """Per-clip frame embeddings `[F_i, D]`, float64 (from `cache` where it has them)."""
     out = []
-    for i in range(len(audio_set.files)):
-        wav = load_clip(audio_set, i, embedder.sample_rate, cfg.sample_rate)
-        frames = embedder.embed(wav).double().numpy()
-        if not np.isfinite(frames).all():
-            raise AudiogenError(f"{audio_set.files[i]}: the embedder returned non-finite values.")
+    for i, path in enumerate(audio_set.files):
+        hit = cache.get(path) if cache is not None else None
+        if hit is not None:
+            frames, peak = hit
+            audio_set.note_peak(i, peak)
+        else:
+            wav = load_clip(audio_set, i, embedder.sample_rate, cfg.sample_rate)
+            frames = embedder.embed(wav).double().numpy()
+            if not np.isfinite(frames).all():
+                raise AudiogenError(f"{path}: the embedder returned non-finite values.")
+            if cache is not None:
+                cache.put(path, frames, float(wav.abs().max()))
         out.append(frames)
     return out
 
@@ -202,8 +212,12 @@ def evaluate(generated: str | os.PathLike, reference: str | os.PathLike,
     embedder = build_embedder(cfg.embedder, codec=cfg.codec, clap=cfg.clap)
     _log(f"FAD: embedding {len(ref.files)} reference and {len(gen.files)} generated files "
          f"with {embedder.name}")
-    ref_emb = embed_set(embedder, ref, cfg)
-    gen_emb = embed_set(embedder, gen, cfg)
+    cache = None
+    if cfg.cache:  # the key covers the weights' identity where the embedder reports one
+        settings = {**embedder.describe(), "weights": getattr(embedder, "fingerprint", None)}
+        cache = EmbeddingCache(cfg.cache, settings, cfg.sample_rate)
+    ref_emb = embed_set(embedder, ref, cfg, cache)
+    gen_emb = embed_set(embedder, gen, cfg, cache)
     fad, fad_inf, fad_warnings = fad_section(ref_emb, gen_emb, cfg, embedder.dim)
     warnings += fad_warnings
     kl = kl_section(gen, ref, cfg, frames=(embedder.name, gen_emb, ref_emb))

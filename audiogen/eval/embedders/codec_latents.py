@@ -9,6 +9,7 @@ perceptual measure by themselves.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,13 +25,17 @@ class CodecLatentEmbedder:
         self.sample_rate = int(codec.sample_rate)
         self.dim = int(codec.config.dimension)
         self.source = source
+        self.fingerprint: str | None = None  # identity of the weights file, when loaded from one
         self.chunk = int(chunk_seconds * self.sample_rate)  # bounds memory on long files
 
     @classmethod
     def from_path(cls, directory: str | os.PathLike) -> CodecLatentEmbedder:
         from audiogen.codec import Codec
 
-        return cls(Codec.load(directory), source=str(directory))
+        embedder = cls(Codec.load(directory), source=str(directory))
+        weights = (Path(directory) / "codec.safetensors").stat()
+        embedder.fingerprint = f"{weights.st_size}-{weights.st_mtime_ns}"  # for caches
+        return embedder
 
     @torch.no_grad()
     def embed(self, wav: torch.Tensor) -> torch.Tensor:
