@@ -2,8 +2,8 @@
 
 The golden numbers come from tools/make_lm_fixtures.py (run with the reference installed);
 these tests need only the fixtures. Shapes: "tiny" (every bias on, the file reader included),
-"released" (the audiogen-medium layer structure at width 96) and "prefix" (the paper's text
-prefix in place of cross-attention).
+"released" (the audiogen-medium layer structure at width 96), "wide" (its full width, 2 of
+its layers) and "prefix" (the paper's text prefix in place of cross-attention).
 """
 
 import copy
@@ -47,8 +47,8 @@ def _fixture_module():
     return module
 
 
-def _released_model() -> tuple[AudioLM, dict]:
-    meta = json.loads((FIXTURES / "released.json").read_text())
+def _released_model(name: str = "released") -> tuple[AudioLM, dict]:
+    meta = json.loads((FIXTURES / f"{name}.json").read_text())
     weights = _fixture_module().seeded_weights(meta["shapes"], meta["seed"])
     checksum = float(sum(w.double().abs().sum() for w in weights.values()))
     assert checksum == pytest.approx(meta["checksum"], rel=1e-9), "seeded weights changed"
@@ -75,7 +75,22 @@ def _prefix_model() -> tuple[AudioLM, dict]:
     return AudioLM.from_state_dict(config, convert_lm_state_dict(state)), meta
 
 
-MODELS = {"tiny": _tiny_model, "released": _released_model, "prefix": _prefix_model}
+MODELS = {"tiny": _tiny_model, "released": _released_model, "prefix": _prefix_model,
+          "wide": lambda: _released_model("wide")}
+
+
+@pytest.fixture(scope="module")
+def built():
+    """Models built once per module (the wide one is 100M weights) and freed after it."""
+    cache: dict[str, tuple[AudioLM, dict]] = {}
+
+    def get(which: str) -> tuple[AudioLM, dict]:
+        if which not in cache:
+            cache[which] = MODELS[which]()
+        return cache[which]
+
+    yield get
+    cache.clear()
 
 
 def greedy_with_guidance(model: AudioLM, cond: TextCondition, num_frames: int,
@@ -97,8 +112,8 @@ def greedy_with_guidance(model: AudioLM, cond: TextCondition, num_frames: int,
 
 
 @pytest.mark.parametrize("which", list(MODELS))
-def test_logits_and_greedy_generation_match_reference(which):
-    model, meta = MODELS[which]()
+def test_logits_and_greedy_generation_match_reference(which, built):
+    model, meta = built(which)
     golden = load_file(str(FIXTURES / f"{which}.safetensors"))
     cond = model.text.project(golden["text_hidden"], golden["text_mask"])
     with torch.no_grad():
@@ -121,14 +136,14 @@ def test_released_structure_config():
     assert config.cross_attention_mask is False
 
 
-@pytest.mark.parametrize("which", ["tiny", "released"])
-def test_project_decoder_reproduces_reference_greedy_tokens(which):
+@pytest.mark.parametrize("which", ["tiny", "released", "wide"])
+def test_project_decoder_reproduces_reference_greedy_tokens(which, built):
     """The whole decode path (audiogen.generation's loop, guidance in one 2B batch, the
     sampler in greedy mode) on the imported weights gives the reference's tokens."""
     from audiogen.generation.generator import decode
     from audiogen.lm.sampling import SamplingParams
 
-    model, meta = MODELS[which]()
+    model, meta = built(which)
     golden = load_file(str(FIXTURES / f"{which}.safetensors"))
     cond = model.text.project(golden["text_hidden"], golden["text_mask"])
     both = TextCondition.cat([cond, model.text.null(cond.batch_size)])

@@ -17,6 +17,8 @@ the tests call too), and records what it computes:
   the file stays small and the test fast. Its weights (28 MB) are not stored: the test
   regenerates them from the seed and the key list saved in released.json.
 
+- "wide": the release's full width (dim 1536, head dim 64) with 2 of its 48 layers: the
+  release's matrix sizes and attention kernels (100M weights, regenerated from the seed).
 - "prefix": the tiny shape with the text placed before the audio tokens (the reference's
   "prepend" fuser, the paper's text prefix) instead of cross-attention. The reference does not
   mask a prefix's padding, so its three captions all have 4 tokens, and its generation runs
@@ -53,6 +55,8 @@ SHAPES = {
     "released": {"dim": 96, "num_heads": 24, "num_layers": 48, "n_q": 4, "card": 2048,
                  "bias": False, "text_dim": 1024, "t5": "t5-large"},
     "prefix": {**TINY, "fuser": "prepend", "text_lengths": (4, 4, 4), "cfg_coef": 1.0},
+    "wide": {"dim": 1536, "num_heads": 24, "num_layers": 2, "n_q": 4, "card": 2048,
+             "bias": False, "text_dim": 1024, "t5": "t5-large"},
 }
 
 
@@ -202,7 +206,7 @@ def make(name: str, shape: dict) -> None:
     save_file({k: v.contiguous() for k, v in golden.items()}, str(OUT / f"{name}.safetensors"))
     meta = {"xp_cfg": cfg, "seed": SEED, "num_frames": NUM_FRAMES, "cfg_coef": cfg_coef,
             "checksum": float(sum(w.double().abs().sum() for w in weights.values()))}
-    if name != "released":
+    if name not in ("released", "wide"):
         torch.save({"best_state": model.state_dict(), "xp.cfg": yaml.safe_dump(cfg),
                     "version": "1.3.0", "exported": True}, OUT / f"{name}_state_dict.bin")
     else:
