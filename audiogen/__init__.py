@@ -7,3 +7,7 @@ Shape convention used throughout the package:
 """
 
 __version__ = "0.1.0"
+
+from audiogen.default_model import default_model_dir
+
+__all__ = ["__version__", "default_model_dir"]

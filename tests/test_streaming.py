@@ -92,3 +92,51 @@ def test_stream_seed_drawn_and_reported(model):
     assert isinstance(seed, int)
     again = _joined(model.generate_stream("a car horn", duration=0.3, seed=seed))
     assert torch.equal(out, again)
+
+
+# --- WAV written as it arrives, and `audiogen generate --stream` ---
+
+def test_wav_stream_writer_file_is_valid_at_every_chunk(tmp_path):
+    import soundfile as sf
+
+    from audiogen.audio.wav_stream import WavStreamWriter
+
+    wav = 0.5 * torch.sin(torch.arange(3000) / 10.0)[None]
+    path = tmp_path / "grow.wav"
+    with open(path, "wb") as f:
+        writer = WavStreamWriter(f, SR)
+        for i in range(0, 3000, 1000):
+            writer.write(wav[:, i:i + 1000])
+            data, sr = sf.read(path, dtype="float32")  # readable while it grows
+            assert sr == SR and data.shape == (i + 1000,)
+    assert abs(data - wav[0].numpy()).max() <= 1 / 32767
+
+
+def _cli(argv, capsysbinary):
+    from audiogen.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv])
+    out, err = capsysbinary.readouterr()
+    return exit_info.value.code, out, err.decode()
+
+
+def test_cli_stream_equals_plain_files(tmp_path, tmp_path_factory, capsysbinary):
+    import soundfile as sf
+
+    model_dir = tiny_model_dir(tmp_path_factory.mktemp("cli_model"))
+    common = ["a dog barks", "rain", "--model", model_dir, "--duration", "1.5", "--seed", 4]
+    assert _cli(["generate", *common, "--stream", "-o", tmp_path / "s"], capsysbinary)[0] == 0
+    assert _cli(["generate", *common, "-o", tmp_path / "n"], capsysbinary)[0] == 0
+    for name in ("000_a-dog-barks.wav", "001_rain.wav"):
+        streamed, sr = sf.read(tmp_path / "s" / name, dtype="int16")
+        plain, _ = sf.read(tmp_path / "n" / name, dtype="int16")
+        assert sr == SR and streamed.shape == plain.shape == (24000,)
+        assert abs(streamed.astype(int) - plain).max() <= 1  # int16 rounding of each writer
+    code, out, err = _cli(["generate", "a dog barks", "--model", model_dir, "--duration", "0.4",
+                           "--seed", 4, "--stream", "-o", "-"], capsysbinary)
+    assert code == 0 and out[:4] == b"RIFF" and len(out) == 44 + 2 * 6400
+    assert "seed: 4" in err  # the audio has standard output to itself
+    code, _, err = _cli(["generate", "a", "b", "--model", model_dir, "--stream", "-o", "-"],
+                        capsysbinary)
+    assert code == 2 and "one prompt" in err

@@ -8,6 +8,11 @@ Examples:
   audiogen generate "thunder" --model models/small --duration 8 --seed 3 -o thunder.wav
   audiogen generate --prompts-file prompts.txt --model models/small --cfg-coef 4 -o out/
   audiogen generate "an engine idles" --negative "music" --model models/small -o out/
+  audiogen generate "a storm" --model models/small --duration 20 --stream -o storm.wav
+  audiogen generate "a storm" --model models/small --stream -o - | ffplay -nodisp -
+
+With --stream each .wav file grows while the audio is generated (a valid WAV at every moment),
+and `-o -` writes one prompt's WAV to standard output as it is made.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import re
 import secrets
 import sys
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 
 from audiogen.errors import AudiogenError
@@ -25,8 +31,9 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, metavar="DIR",
-                        help="model directory (codec.json/.safetensors, lm.json/.safetensors)")
+    parser.add_argument("--model", type=Path, default=None, metavar="DIR",
+                        help="model directory (codec.json/.safetensors, lm.json/.safetensors; "
+                        "default: the model installed with the package)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda "
                         "when available)")
     parser.add_argument("--text-encoder", type=Path, default=None, metavar="DIR",
@@ -62,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("generated"), metavar="OUT",
                         help="output folder (default: generated/), or a .wav/.flac file name "
                         "when there is one prompt")
+    parser.add_argument("--stream", action="store_true",
+                        help="write the audio while it is generated (.wav only; -o - for "
+                        "standard output)")
 
 
 def plain_warnings() -> None:
@@ -76,6 +86,7 @@ def load_model(args: argparse.Namespace):
     import torch
 
     from audiogen.api import AudioGen
+    from audiogen.default_model import default_model_dir
 
     torch.set_grad_enabled(False)
     if args.device is not None:
@@ -86,7 +97,8 @@ def load_model(args: argparse.Namespace):
         if device.type == "cuda" and not torch.cuda.is_available():
             raise AudiogenError(f"--device {args.device}: this machine (or this torch build) "
                                 "has no CUDA device; use --device cpu.")
-    return AudioGen.from_pretrained(args.model, device=args.device,
+    model_dir = args.model if args.model is not None else default_model_dir()
+    return AudioGen.from_pretrained(model_dir, device=args.device,
                                     text_encoder_path=args.text_encoder)
 
 
@@ -129,19 +141,68 @@ def output_paths(output: Path, prompts: list[str]) -> list[Path]:
     return [output / f"{i:03d}_{slug(p)}.wav" for i, p in enumerate(prompts)]
 
 
+def stream_outputs(output: Path, prompts: list[str]) -> list[Path] | None:
+    """--stream's outputs: .wav paths, or None for standard output (`-o -`, one prompt)."""
+    if str(output) == "-":
+        if len(prompts) != 1:
+            raise AudiogenError(f"-o - streams one prompt, got {len(prompts)}.")
+        return None
+    paths = output_paths(output, prompts)
+    if any(p.suffix.lower() != ".wav" for p in paths):
+        raise AudiogenError("--stream writes .wav files only.")
+    return paths
+
+
+def write_stream(model, prompts: list[str], paths: list[Path] | None, kwargs: dict) -> None:
+    """Generate `prompts` with AudioGen.generate_stream, appending each chunk to its WAV.
+
+    These files are written in place, not through atomic_path: the point is that they can be
+    read while they grow (WavStreamWriter keeps the header right after every chunk).
+    """
+    from audiogen.audio.wav_stream import WavStreamWriter
+
+    kwargs = {k: v for k, v in kwargs.items() if k != "progress"}
+    stream = model.generate_stream(prompts, **kwargs)  # bad settings fail before any file
+    with ExitStack() as stack:
+        if paths is None:
+            files = [sys.stdout.buffer]
+        else:
+            for path in paths:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            files = [stack.enter_context(open(path, "wb")) for path in paths]
+        writers = [WavStreamWriter(f, model.sample_rate) for f in files]
+        for chunk in stream:  # [B, 1, t]
+            for writer, wav in zip(writers, chunk):
+                writer.write(wav)
+
+
 def run(args: argparse.Namespace) -> int:
     from audiogen.audio.io import save_audio
 
     plain_warnings()
     prompts = read_prompts(args)
-    paths = output_paths(args.output, prompts)
+    if args.stream:
+        paths = stream_outputs(args.output, prompts)
+    elif str(args.output) == "-":
+        raise AudiogenError("-o - (standard output) needs --stream.")
+    else:
+        paths = output_paths(args.output, prompts)
+    # with the audio on standard output, the seed and file lines go to standard error
+    info = sys.stderr if args.stream and paths is None else sys.stdout
     if args.batch_size < 1:
         raise AudiogenError("--batch-size must be >= 1.")
     seed = secrets.randbelow(2**31) if args.seed is None else args.seed
-    print(f"seed: {seed}", flush=True)
+    print(f"seed: {seed}", file=info, flush=True)
     model = load_model(args)
     for j, first in enumerate(range(0, len(prompts), args.batch_size)):
         batch = prompts[first:first + args.batch_size]
+        if args.stream:
+            write_stream(model, batch, None if paths is None else paths[first:first + len(batch)],
+                         sampling_kwargs(args, seed + j))
+            for i, prompt in enumerate(batch):
+                print(f"{'-' if paths is None else paths[first + i]}\t{prompt}", file=info,
+                      flush=True)
+            continue
         wav, sr = model.generate(batch, **sampling_kwargs(args, seed + j))
         for i, prompt in enumerate(batch):
             path = save_audio(paths[first + i], wav[i], sr)
