@@ -221,3 +221,15 @@ def test_embedding_cache_is_used_and_invalidated(tmp_path, capsys, codec_dir, mo
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["sets"]["generated"]["silent_files"] == ["clip0.wav"]
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 9
+
+
+def test_duplicate_names_only_disable_kl(tmp_path, capsys, codec_dir):
+    gen = _folder(tmp_path / "gen", NAMES[:3])
+    _folder(gen / "sub", NAMES[:1])  # gen/sub/clip0.wav beside gen/clip0.wav
+    ref = _folder(tmp_path / "ref", NAMES[:3])
+    argv = [*_evaluate(tmp_path, gen, ref, codec_dir)[:-2], "--classifier", "aisfx"]
+    code, _, err = _run(argv, capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["fad"]["available"] and report["fad"]["n_generated"] == 4
+    assert report["kl"]["available"] is False and "share the name" in report["kl"]["reason"]

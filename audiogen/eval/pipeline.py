@@ -117,8 +117,11 @@ def kl_section(gen: AudioSet, ref: AudioSet, cfg: EvalConfig,
     """
     if cfg.classifier is None:
         return {"available": False, "reason": "no classifier chosen (--classifier none)"}
-    pairs, lone_gen, lone_ref = pair_by_stem([str(p) for p in gen.files],
-                                             [str(p) for p in ref.files])
+    try:
+        pairs, lone_gen, lone_ref = pair_by_stem([str(p) for p in gen.files],
+                                                 [str(p) for p in ref.files])
+    except AudiogenError as e:  # duplicate names: the other metrics still hold
+        return {"available": False, "reason": str(e)}
     if not pairs:
         return {"available": False,
                 "reason": "no generated file has a reference file of the same name "

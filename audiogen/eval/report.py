@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audiogen.errors import AudiogenError
 from audiogen.eval.audio_sets import AudioSet, load_clip
 from audiogen.eval.images import spectrogram_image
 from audiogen.eval.kl import pair_by_stem
@@ -34,7 +35,10 @@ def draw_pairs(report: dict, gen: AudioSet, ref: AudioSet, folder: Path, count: 
     """Draw up to `count` spectrogram pictures; pairs by file name, else one clip of each."""
     if count <= 0:
         return []
-    pairs, _, _ = pair_by_stem([str(p) for p in gen.files], [str(p) for p in ref.files])
+    try:
+        pairs, _, _ = pair_by_stem([str(p) for p in gen.files], [str(p) for p in ref.files])
+    except AudiogenError:  # duplicate names: draw unpaired clips
+        pairs = []
     if not pairs:
         pairs = list(zip(range(len(gen.files)), range(len(ref.files))))
     order = np.random.default_rng(seed).permutation(len(pairs))[:count]
