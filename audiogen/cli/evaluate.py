@@ -73,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
     json_path, md_path = write_report(report, gen, ref, args.output, cfg.spectrograms, cfg.seed)
     for key, label in (("fad", "FAD"), ("fad_inf", "FAD-inf"), ("kl", "KL"), ("clap", "CLAP")):
         section = report[key]
-        value = f"{section['value']:.4f}" if section.get("available") else "not available"
-        print(f"{label:8s} {value}")
+        if section.get("available"):
+            print(f"{label:8s} {section['value']:.4f}")
+        else:
+            detail = section.get("details", "").replace("\n", " ")
+            print(f"{label:8s} not available: {section.get('reason', '')}. {detail}".rstrip())
     for w in report["warnings"]:
         print(f"warning: {w}")
     print(f"wrote {json_path} and {md_path} in {time.perf_counter() - start:.1f} s")
