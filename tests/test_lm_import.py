@@ -90,8 +90,7 @@ def test_file_reader_refuses_arbitrary_pickles(tmp_path):
 
 
 def test_imported_model_saves_and_loads(tmp_path):
-    model, _, dtype = import_audiocraft_lm(FIXTURES / "tiny_state_dict.bin", text_encoder_path="/t5")
-    assert dtype == torch.float32
+    model, _ = import_audiocraft_lm(FIXTURES / "tiny_state_dict.bin", text_encoder_path="/t5")
     assert model.config.text.path == "/t5" and not model.config.cross_attention_mask
     model.save(tmp_path)
     loaded = AudioLM.load(tmp_path)
@@ -104,14 +103,17 @@ def test_half_precision_release_is_stored_losslessly(tmp_path):
     pkg = torch.load(FIXTURES / "tiny_state_dict.bin", weights_only=True)
     pkg["best_state"] = {k: v.half() for k, v in pkg["best_state"].items()}
     torch.save(pkg, tmp_path / "half.bin")
-    model, _, dtype = import_audiocraft_lm(tmp_path / "half.bin")
-    assert dtype == torch.float16 and model.heads[0].weight.dtype == torch.float32
-    model.save(tmp_path / "out", dtype=dtype)
+    computing = import_audiocraft_lm(tmp_path / "half.bin").model
+    assert computing.heads[0].weight.dtype == torch.float32
+    as_stored = import_audiocraft_lm(tmp_path / "half.bin", dtype=None).model
+    assert as_stored.heads[0].weight.dtype == torch.float16
+    as_stored.save(tmp_path / "out")
     stored = load_file(str(tmp_path / "out" / "lm.safetensors"))
     assert stored["heads.0.weight"].dtype == torch.float16
     loaded = AudioLM.load(tmp_path / "out")
     assert loaded.heads[0].weight.dtype == torch.float32
-    torch.testing.assert_close(loaded.heads[0].weight, model.heads[0].weight, atol=0, rtol=0)
+    for a, b in zip(loaded.state_dict().values(), computing.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 def test_release_config_at_full_width_is_the_audiogen_medium_preset():

@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from audiogen.text.conditioner import verify_text_encoder_dir
 
     text_dir = args.text_encoder.resolve()
-    lm, cfg, weights_dtype = import_audiocraft_lm(args.lm, text_encoder_path=text_dir)
+    # Weights kept as the release stores them (float16 stays float16: nothing lost, half
+    # the memory and disk); AudioLM.load casts to float32.
+    lm, cfg = import_audiocraft_lm(args.lm, text_encoder_path=text_dir, dtype=None)
     verify_text_encoder_dir(lm.config.text)
     codec = import_audiocraft_codec(args.compression)
     if (codec.num_codebooks, codec.cardinality) != (lm.config.num_codebooks, lm.config.card):
@@ -50,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     codec.save(args.output, extra={"source": {
         "converted_from": str(args.compression), "format": "audiocraft compression_state_dict"}})
     # lm.json last: a directory with it is complete.
-    # Stored as the release stores them (half the size if float16, nothing lost).
-    lm.save(args.output, generation=generation_defaults_from_xp_cfg(cfg), dtype=weights_dtype,
+    lm.save(args.output, generation=generation_defaults_from_xp_cfg(cfg),
             extra={"source": {"converted_from": str(args.lm), "format": "audiocraft state_dict"}})
     n_lm = sum(p.numel() for p in lm.parameters())
     print(f"wrote {args.output}: LM {n_lm:,} parameters ({lm.config.num_layers} layers,"

@@ -178,16 +178,18 @@ def generation_defaults_from_xp_cfg(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 class ImportedLM(NamedTuple):
-    model: AudioLM  # float32, eval mode
+    model: AudioLM  # eval mode
     xp_cfg: dict[str, Any]  # the parsed training config
-    weights_dtype: torch.dtype  # how the file stored the weights (saving in it is lossless)
 
 
 def import_audiocraft_lm(path: str | os.PathLike,
-                         text_encoder_path: str | os.PathLike | None = None) -> ImportedLM:
+                         text_encoder_path: str | os.PathLike | None = None,
+                         dtype: torch.dtype | None = torch.float32) -> ImportedLM:
     """Build a native AudioLM from a reference `state_dict.bin`.
 
     text_encoder_path: the local T5 directory the model's conditioner will load from.
+    dtype: of the model's weights; None keeps what the file stores (the converter writes a
+    float16 release as float16: nothing lost, and no float32 copy of 1.5B weights in memory).
     """
     path = Path(path)
     if not path.is_file():
@@ -196,13 +198,11 @@ def import_audiocraft_lm(path: str | os.PathLike,
     config = lm_config_from_xp_cfg(cfg)
     if text_encoder_path is not None:
         config.text.path = str(text_encoder_path)
-    # The release may store half precision; the model computes in float32 (cast for GPUs later).
-    dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
-    weights_dtype = max(dtypes, key=lambda d: torch.finfo(d).bits, default=torch.float32)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     try:
         model = AudioLM.from_state_dict(config, convert_lm_state_dict(state))
     except RuntimeError as e:
         raise AudiogenError(
             f"{path}: weights do not match the LM its xp.cfg describes: {e}") from e
-    return ImportedLM(model, cfg, weights_dtype)
+    return ImportedLM(model, cfg)

@@ -180,14 +180,13 @@ class AudioLM(nn.Module):
 
     # ---------------------------------------------------------------- files
     def save(self, directory: str | Path, generation: dict | None = None,
-             extra: dict | None = None, dtype: torch.dtype | None = None) -> None:
-        """Write lm.json and lm.safetensors (atomically). The frozen text encoder's weights are
-        not included: lm.json says where they come from. dtype: store the weights in it
-        (e.g. float16 for weights that were float16 to begin with); `load` casts back."""
+             extra: dict | None = None) -> None:
+        """Write lm.json and lm.safetensors (atomically), the weights in their current dtype
+        (`load` casts them). The frozen text encoder's weights are not included: lm.json says
+        where they come from."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().to(dtype if dtype and v.is_floating_point() else v.dtype)
-                 .contiguous().cpu() for k, v in self.state_dict().items()}
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         with atomic_path(directory / LM_WEIGHTS_FILE) as tmp:
             save_file(state, str(tmp), metadata={"format": LM_FORMAT})
         meta = {"format": LM_FORMAT, "version": LM_VERSION, "config": self.config.to_dict(),
