@@ -77,6 +77,6 @@ def spectrogram_image(wavs: list[torch.Tensor], sample_rate: int, path: str | os
         if k + 1 < len(specs):
             rows.append(np.full((gap, width, 3), 255, dtype=np.uint8))
     pic = np.concatenate(rows, axis=0)
-    scale = 2 if width < 400 else 1  # small clips: double the pixels so they can be read
-    pic = pic.repeat(scale, axis=0).repeat(scale, axis=1)
+    scale = int(np.clip(np.ceil(400 / width), 1, 3))  # enlarge short clips' pictures
+    pic = pic.repeat(2, axis=0).repeat(scale, axis=1)  # 2 rows per mel band
     write_png(path, pic)
