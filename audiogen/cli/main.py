@@ -30,6 +30,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("evaluate-codec",): "audiogen.cli.evaluate_codec",
     ("generate",): "audiogen.cli.generate",
     ("continue",): "audiogen.cli.continue_audio",
+    ("serve",): "audiogen.cli.serve",
 }
 
 

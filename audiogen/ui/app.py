@@ -1,0 +1,260 @@
+"""The web page: generate, listen while it is made, compare; and its HTTP API.
+
+    build_app(model, ServeConfig()) -> gradio.Blocks; `audiogen serve` launches it.
+
+Page: prompts (one per line, several at once), negative prompt, duration, guidance, top-k /
+top-p / temperature, seed (random by default; the seed used is written back into the field so
+a result can be reproduced), a clip to continue (upload or microphone). While generating, the
+first prompt's audio plays as it is streamed (AudioGen.generate_stream); then each result gets
+a player with download and a spectrogram, and joins the list of this page's results with its
+settings, from which an earlier result can be played again to compare.
+
+Limits: one generation at a time per model (Gradio's queue with one worker for both the page
+and the API, plus a lock); others wait with their position shown; at most
+`queue_size` waiting. Bad inputs raise gradio.Error: a message on the page, the server goes on.
+
+HTTP API (Gradio's): `/generate` takes (prompts, negative, duration, guidance, top_k, top_p,
+temperature, seed) with seed -1 for a random one, and returns (list of WAV files, seed used).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+
+from audiogen.audio.io import save_audio
+from audiogen.audio.wav_stream import wav_bytes
+from audiogen.cli.generate import slug
+from audiogen.errors import AudiogenError
+from audiogen.eval.images import spectrogram_image
+from audiogen.ui.limits import Request, ServeConfig, parse_request
+
+logger = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ["#", "time", "prompt", "negative", "seed", "duration", "guidance", "top_k",
+                   "top_p", "temperature", "continuation", "file"]
+
+
+class Studio:
+    """The model behind the page: one generation at a time, results written to `out_dir`."""
+
+    def __init__(self, model, config: ServeConfig, out_dir: str | os.PathLike | None = None):
+        self.model, self.config = model, config
+        self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="audiogen-ui-"))
+        self.lock = threading.Lock()  # Gradio's queue already serialises; this guards the API
+        self.count = 0  # results written so far (numbers the files)
+
+    def parse(self, **fields) -> Request:
+        return parse_request(self.config, self.model.config, **fields)
+
+    def stream(self, request: Request,
+               progress: Callable[[int, int], None] | None = None) -> Iterator[torch.Tensor]:
+        """Chunks [B, 1, t] of the request's audio, holding the model's lock throughout."""
+        with self.lock:
+            yield from self.model.generate_stream(
+                request.prompts, chunk_duration=self.config.chunk_duration, callback=progress,
+                **request.stream_kwargs())
+
+    def save(self, request: Request, wav: torch.Tensor) -> list[dict]:
+        """Write each clip of wav [B, 1, T] (WAV + spectrogram PNG); -> one record per clip."""
+        records = []
+        stamp = datetime.datetime.now().strftime("%H:%M:%S")
+        for i, prompt in enumerate(request.prompts):
+            self.count += 1
+            name = f"{self.count:04d}_{slug(prompt or '')}_seed{request.seed}"
+            path = save_audio(self.out_dir / f"{name}.wav", wav[i], self.model.sample_rate)
+            image = self.out_dir / f"{name}.png"
+            spectrogram_image([wav[i, 0]], self.model.sample_rate, image)
+            records.append({"#": self.count, "time": stamp, "prompt": prompt or "(none)",
+                            **request.settings, "file": path.name, "path": str(path),
+                            "image": str(image)})
+        return records
+
+    def generate(self, request: Request) -> tuple[torch.Tensor, list[dict]]:
+        """The whole request at once: -> (wav [B, 1, T], records)."""
+        wav = torch.cat(list(self.stream(request)), dim=-1)
+        return wav, self.save(request, wav)
+
+
+def _user_error(e: AudiogenError):
+    import gradio as gr
+
+    return gr.Error(str(e), print_exception=False)
+
+
+def build_app(model, config: ServeConfig | None = None, out_dir: str | None = None):
+    """The Gradio Blocks of the page and the API for `model` (an AudioGen)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
+    import gradio as gr
+
+    config = config or ServeConfig()
+    studio = Studio(model, config, out_dir)
+    gen = model.config
+    cap = config.duration_cap(gen)
+    # Streaming playback goes through Gradio's AAC encoder, an ffmpeg process.
+    can_stream = shutil.which("ffmpeg") is not None
+    if not can_stream:
+        logger.warning("ffmpeg not found: the page will not play audio while it is generated")
+
+    with gr.Blocks(title="AudioGen", delete_cache=(3600, 24 * 3600)) as demo:
+        gr.Markdown("# AudioGen\nText to sound effects. One prompt per line generates several "
+                    "clips at once; a clip to continue is optional.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                prompts = gr.Textbox(label="Prompts (one per line)", lines=3,
+                                     placeholder="a dog barks in the rain", elem_id="prompts")
+                negative = gr.Textbox(label="Negative prompt (steer away from)",
+                                      elem_id="negative")
+                duration = gr.Number(value=min(gen.duration, cap), minimum=0.1, maximum=cap,
+                                     step=0.1, label=f"Duration (s, at most {cap:g})",
+                                     elem_id="duration")
+                with gr.Row():
+                    seed = gr.Number(value=-1, precision=0, label="Seed (the one used is "
+                                     "shown here)", elem_id="seed")
+                    random_seed = gr.Checkbox(value=True, label="Random seed",
+                                              elem_id="random-seed")
+                with gr.Accordion("Sampling", open=False):
+                    guidance = gr.Number(value=gen.cfg_coef, label="Guidance scale",
+                                         elem_id="guidance")
+                    top_k = gr.Number(value=gen.top_k, precision=0, label="Top-k (0 = off)",
+                                      elem_id="top-k")
+                    top_p = gr.Number(value=gen.top_p, label="Top-p (0 = off)",
+                                      elem_id="top-p")
+                    temperature = gr.Number(value=gen.temperature, label="Temperature",
+                                            elem_id="temperature")
+                with gr.Accordion("Continue a clip", open=False):
+                    clip = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                    label="Clip to continue (upload or record)", elem_id="clip")
+                    keep_clip = gr.Checkbox(value=True, label="Keep the clip in the result")
+                button = gr.Button("Generate", variant="primary", elem_id="generate")
+            with gr.Column(scale=1):
+                status = gr.Markdown("Ready.", elem_id="status")
+                live = gr.Audio(label="Live: prompt 1, streamed while it is generated",
+                                streaming=True, autoplay=True, interactive=False,
+                                elem_id="live", visible=can_stream)
+                slots = []
+                for i in range(config.max_batch):
+                    with gr.Group(visible=False) as group:
+                        audio = gr.Audio(type="filepath", interactive=False,
+                                         label=f"Result {i + 1}", buttons=["download"],
+                                         elem_id=f"result-{i}")
+                        image = gr.Image(type="filepath", interactive=False, height=160,
+                                         label="Spectrogram", elem_id=f"spectrogram-{i}")
+                    slots.append((group, audio, image))
+        gr.Markdown("## Results of this page")
+        history_table = gr.Dataframe(headers=HISTORY_COLUMNS, interactive=False,
+                                     elem_id="history")
+        with gr.Row():
+            compare_pick = gr.Dropdown(choices=[], label="Play an earlier result to compare",
+                                       elem_id="compare-pick")
+            compare = gr.Audio(type="filepath", interactive=False, label="Earlier result",
+                               elem_id="compare")
+        downloads = gr.File(label="Downloads", file_count="multiple", elem_id="downloads")
+        history = gr.State([])
+
+        def on_generate(prompts_text, negative_text, duration_s, guidance_v, top_k_v, top_p_v,
+                        temperature_v, seed_v, random_v, clip_path, keep, records,
+                        progress=gr.Progress()):  # noqa: B008 (how Gradio injects it)
+            try:
+                request = studio.parse(
+                    prompts=prompts_text, negative=negative_text, duration=duration_s,
+                    guidance=guidance_v, top_k=top_k_v, top_p=top_p_v,
+                    temperature=temperature_v, seed=seed_v, random_seed=random_v,
+                    prompt_audio=clip_path, include_prompt=keep)
+            except AudiogenError as e:
+                raise _user_error(e) from None
+            n = len(request.prompts)
+            yield {seed: request.seed,
+                   status: f"Generating {n} clip(s) of {request.duration:g} s, "
+                           f"seed {request.seed}..."}
+            started = time.monotonic()
+            chunks = []
+
+            def report(done, total):
+                progress(done / total, desc=f"{done}/{total} frames")
+
+            try:
+                for chunk in studio.stream(request, report):
+                    chunks.append(chunk)
+                    if can_stream:
+                        yield {live: wav_bytes(chunk[0], model.sample_rate)}
+                wav = torch.cat(chunks, dim=-1)
+                new = studio.save(request, wav)
+            except AudiogenError as e:
+                raise _user_error(e) from None
+            records = records + new
+            out = {history: records,
+                   history_table: [[r[c] for c in HISTORY_COLUMNS] for r in records],
+                   downloads: [r["path"] for r in records],
+                   compare_pick: gr.Dropdown(choices=[_label(r) for r in records]),
+                   status: f"Done: {n} clip(s) in {time.monotonic() - started:.1f} s, "
+                           f"seed {request.seed}."}
+            for i, (group, audio, image) in enumerate(slots):
+                shown = i < n
+                out[group] = gr.Group(visible=shown)
+                out[audio] = new[i]["path"] if shown else None
+                out[image] = new[i]["image"] if shown else None
+                if shown:
+                    out[audio] = gr.Audio(value=new[i]["path"],
+                                          label=f"{i + 1}: {new[i]['prompt']}")
+            yield out
+
+        def on_compare(label, records):
+            for r in records:
+                if _label(r) == label:
+                    return r["path"]
+            return None
+
+        outputs = [seed, status, history, history_table, downloads, compare_pick]
+        outputs += [c for slot in slots for c in slot]
+        if can_stream:
+            outputs.append(live)
+        button.click(on_generate,
+                     [prompts, negative, duration, guidance, top_k, top_p, temperature, seed,
+                      random_seed, clip, keep_clip, history], outputs,
+                     api_name="generate_page", api_visibility="undocumented",
+                     concurrency_limit=1, concurrency_id="model")
+        compare_pick.change(on_compare, [compare_pick, history], compare, queue=False,
+                            api_visibility="private")
+
+        # --- the HTTP API: plain inputs, whole files out ---
+        with gr.Group(visible=False):
+            api_inputs = [gr.Textbox(), gr.Textbox(value=""), gr.Number(), gr.Number(),
+                          gr.Number(), gr.Number(), gr.Number(), gr.Number(value=-1)]
+            api_outputs = [gr.File(file_count="multiple", label="files"),
+                           gr.Number(label="seed")]
+            api_button = gr.Button()
+
+        def generate(prompts: str, negative: str = "", duration: float | None = None,
+                     guidance: float | None = None, top_k: int | None = None,
+                     top_p: float | None = None, temperature: float | None = None,
+                     seed: int = -1):
+            """Generate one WAV per prompt line; seed -1 draws one. -> (files, seed used)."""
+            try:
+                request = studio.parse(
+                    prompts=prompts, negative=negative, duration=duration, guidance=guidance,
+                    top_k=top_k, top_p=top_p, temperature=temperature, seed=seed,
+                    random_seed=seed is None or seed < 0)
+                _, records = studio.generate(request)
+            except AudiogenError as e:
+                raise _user_error(e) from None
+            return [r["path"] for r in records], request.seed
+
+        api_button.click(generate, api_inputs, api_outputs, api_name="generate",
+                         concurrency_limit=1, concurrency_id="model")
+    demo.queue(max_size=config.queue_size, default_concurrency_limit=1)
+    demo.studio = studio  # for tests and embedding
+    return demo
+
+
+def _label(record: dict) -> str:
+    return f"#{record['#']} {record['prompt']} (seed {record['seed']})"

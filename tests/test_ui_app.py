@@ -1,0 +1,102 @@
+"""The web app's HTTP API and queue, on a live server over a tiny model (no browser).
+
+Skipped when the `ui` extra (gradio) is not installed.
+"""
+
+import json
+import threading
+
+import pytest
+import soundfile as sf
+
+pytest.importorskip("gradio", reason="the web page needs the `ui` extra: pip install -e '.[ui]'")
+from gradio_client import Client
+from ui_server import serve
+
+SR = 16000
+# pandas 3 deprecations raised inside gradio's queue, not ours
+pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
+              pytest.mark.filterwarnings("ignore:The copy keyword")]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with serve(tmp_path_factory.mktemp("ui"), step_delay=0.005, max_batch=3,
+               max_duration=5) as (url, tracker):
+        yield url, tracker
+
+
+def test_python_client_example(server):
+    """The README's gradio_client example."""
+    url, _ = server
+    client = Client(url, verbose=False)
+    files, seed = client.predict(prompts="a dog barks\nrain on a tin roof", duration=1.0,
+                                 seed=-1, api_name="/generate")
+    assert len(files) == 2 and 0 <= seed < 2**31
+    for f in files:
+        wav, sr = sf.read(f)
+        assert sr == SR and wav.shape == (SR,) and abs(wav).max() > 1e-3
+    again, same_seed = client.predict(prompts="a dog barks\nrain on a tin roof", duration=1.0,
+                                      seed=seed, api_name="/generate")
+    assert same_seed == seed
+    for a, b in zip(again, files):
+        assert (sf.read(a)[0] == sf.read(b)[0]).all()  # same seed and batch, same audio
+
+
+def test_raw_http_example(server):
+    """The README's curl example, step for step: POST the inputs, read the event stream."""
+    import httpx
+
+    url, _ = server
+    with httpx.Client(base_url=url, timeout=60) as http:
+        r = http.post("gradio_api/call/generate",
+                      json={"data": ["thunder", "", 0.6, 3, 250, 0, 1, 7]})
+        event_id = r.json()["event_id"]
+        text = http.get(f"gradio_api/call/generate/{event_id}").text
+        assert "event: complete" in text
+        data = json.loads(text.split("event: complete\ndata: ")[1].splitlines()[0])
+        files, seed = data
+        assert seed == 7
+        audio = http.get(files[0]["url"])
+        assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+        # 0.6 s of 16-bit mono
+        assert len(audio.content) == 44 + 2 * round(0.6 * SR)
+
+
+def test_bad_input_is_a_message_and_the_server_keeps_serving(server):
+    url, _ = server
+    client = Client(url, verbose=False)
+    for kwargs, message in [({"prompts": "x", "duration": 60}, "at most 5"),
+                            ({"prompts": "a\nb\nc\nd"}, "at most 3 per request"),
+                            ({"prompts": " "}, "Enter a prompt"),
+                            ({"prompts": "x", "top_p": 2}, "Top-p")]:
+        with pytest.raises(Exception, match=message):
+            client.predict(api_name="/generate", **kwargs)
+    files, _ = client.predict(prompts="still here", duration=0.3, api_name="/generate")
+    assert len(files) == 1
+
+
+def test_concurrent_clients_all_complete_one_at_a_time(server):
+    url, tracker = server
+    before = tracker.started
+    jobs = [Client(url, verbose=False).submit(prompts=f"client {i}", duration=1.0, seed=i,
+                                              api_name="/generate") for i in range(4)]
+    ranks = []
+
+    def watch(job):
+        while not job.done():
+            status = job.status()
+            if status.rank is not None and status.rank > 0:
+                ranks.append(status.rank)
+            threading.Event().wait(0.05)
+
+    watchers = [threading.Thread(target=watch, args=(job,)) for job in jobs]
+    for w in watchers:
+        w.start()
+    results = [job.result(timeout=120) for job in jobs]
+    for w in watchers:
+        w.join(timeout=10)
+    assert [seed for _, seed in results] == [0, 1, 2, 3]
+    assert all(len(files) == 1 for files, _ in results)
+    assert tracker.started - before == 4 and tracker.most == 1  # never two at once
+    assert ranks  # the later ones were told their place in the queue
