@@ -110,7 +110,7 @@ def test_audio_path_with_mixing_survives_bad_files(corpus, tmp_path):
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = tiny_config(manifest=str(manifest), codec=str(corpus["codec"]), steps=3,
                          lm={"cfg_dropout": 0.1}, mixing={"prob": 1.0}, batch_size=2,
-                         validate_every=3, segment_seconds=0.5)
+                         validate_every=3, segment_seconds=0.5, num_workers=1)
     trainer = _train(config, tmp_path / "run")
     assert trainer.data.load == 4  # 4 clips read, mixed into 2
     metrics = read_metrics(tmp_path / "run" / "metrics.jsonl")

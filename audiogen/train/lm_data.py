@@ -137,9 +137,11 @@ class LMData:
         epoch, skip = divmod(first_micro, self.per_epoch)
         m = first_micro
         sampler = EpochSampler(len(self.train_set), self.config.seed, True, self.rank, self.world)
+        loader = self._loader(self.train_set, sampler, self.load, train=True)
         while True:
+            # (the sampler is read when an epoch's iterator starts)
             sampler.set_epoch(epoch, start=skip * self.load)
-            for batch in self._loader(self.train_set, sampler, self.load, train=True):
+            for batch in loader:
                 yield self._prepare(batch, m)
                 m += 1
             epoch, skip = epoch + 1, 0
@@ -160,8 +162,10 @@ class LMData:
                 train: bool) -> DataLoader:
         workers = self.config.num_workers if self.config.manifest else 0
         collate = collate_codes if self.config.cache else collate_segments
+        # persistent workers: a small dataset's epochs are short, and the sampler (read in
+        # this process) tells them the next epoch's keys
         return DataLoader(dataset, batch_size=size, sampler=sampler, collate_fn=collate,
-                          num_workers=workers, drop_last=train,
+                          num_workers=workers, drop_last=train, persistent_workers=workers > 0,
                           pin_memory=self.device.type == "cuda")
 
     def _prepare(self, batch, micro_index: int | None) -> CodeBatch:
