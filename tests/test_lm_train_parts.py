@@ -137,3 +137,11 @@ def test_plot_survives_non_finite_and_single_records(tmp_path):
     plot_curves(records, tmp_path / "c.png")
     assert _png_pixels(tmp_path / "c.png").shape == (720, 960, 3)
     assert math.isnan(float(records[0]["ce"]))
+
+
+def test_packaged_presets_are_what_the_generator_writes():
+    from audiogen.train.lm_config import CONFIG_DIR
+    from tools.make_lm_configs import render
+
+    for name, text in render().items():
+        assert (CONFIG_DIR / name).read_text() == text, f"run tools/make_lm_configs.py ({name})"

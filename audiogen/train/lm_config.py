@@ -53,7 +53,8 @@ class LMTrainConfig:
     lr: float = 5e-4  # AdamW peak learning rate (SPEC §3)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.95])  # AdamW betas (SPEC §3)
     weight_decay: float = 0.1  # AdamW decoupled weight decay, all weights (as the reference)
-    schedule: str = "inverse_sqrt"  # inverse_sqrt (SPEC §3), cosine or constant
+    schedule: str = "inverse_sqrt"  # inverse_sqrt (SPEC §3), cosine or constant (cosine
+    # decays over `steps`: raising steps when resuming stretches what is left of it)
     warmup_steps: int = 3000  # linear warm-up steps (SPEC §3: 3000)
     min_lr_ratio: float = 0.0  # cosine only: the rate at the end, as a share of lr
     grad_clip: float = 1.0  # clip the global gradient norm to this (0: off)
