@@ -140,3 +140,22 @@ def test_cli_stream_equals_plain_files(tmp_path, tmp_path_factory, capsysbinary)
     code, _, err = _cli(["generate", "a", "b", "--model", model_dir, "--stream", "-o", "-"],
                         capsysbinary)
     assert code == 2 and "one prompt" in err
+
+
+def test_stream_resumed_from_other_threads_builds_no_graph(model):
+    """A web server resumes the generator from its worker threads, with grad mode on."""
+    import threading
+
+    stream = model.generate_stream("a bell", duration=0.6, seed=2, chunk_duration=0.1)
+    chunks = []
+
+    def pull():
+        torch.set_grad_enabled(True)
+        chunks.append(next(stream, None))
+
+    while not chunks or chunks[-1] is not None:
+        worker = threading.Thread(target=pull)
+        worker.start()
+        worker.join()
+    chunks = chunks[:-1]
+    assert len(chunks) > 2 and not any(c.requires_grad for c in chunks)

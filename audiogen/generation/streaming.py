@@ -68,7 +68,7 @@ def stream_audio(codec, pieces: Iterator[torch.Tensor], num_samples: int,
     """Decode code pieces as they come: -> wav chunks `[B, 1, t]` float32 on the CPU.
 
     The chunks joined are samples [skip_samples, num_samples) of the decoded signal; empty
-    chunks are not yielded.
+    chunks are not yielded. Iterate under no_grad (see `no_grad_steps`).
     """
     decoder = StreamingDecoder(codec)
     done = 0  # samples decoded so far (before trimming)
@@ -79,14 +79,29 @@ def stream_audio(codec, pieces: Iterator[torch.Tensor], num_samples: int,
         done = hi
         return wav[..., max(0, skip_samples - lo):max(0, min(hi, num_samples) - lo)]
 
-    with torch.no_grad():
-        for codes in pieces:
-            wav = trimmed(decoder.push(codes))
-            if wav.shape[-1]:
-                yield wav.float().cpu()
-        wav = trimmed(decoder.flush())
+    for codes in pieces:
+        wav = trimmed(decoder.push(codes))
         if wav.shape[-1]:
             yield wav.float().cpu()
+    wav = trimmed(decoder.flush())
+    if wav.shape[-1]:
+        yield wav.float().cpu()
+
+
+def no_grad_steps(iterator: Iterator) -> Iterator:
+    """Run every step of `iterator` under torch.no_grad().
+
+    Grad mode is per thread, and a consumer may resume a generator from a different thread
+    each time (a web server's worker pool does): a `with torch.no_grad()` held across a
+    `yield` would not cover the next step. Wrapping each `next()` does.
+    """
+    while True:
+        with torch.no_grad():
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+        yield item
 
 
 def generate_stream(model, texts: str | Sequence[str | None] | None, duration: float | None = None,
@@ -132,14 +147,13 @@ def generate_stream(model, texts: str | Sequence[str | None] | None, duration: f
     chunk_frames = max(1, math.ceil(chunk_duration * model.frame_rate))
 
     def chunks() -> Iterator[torch.Tensor]:
-        with torch.no_grad():
-            cond, guidance = prepare_condition(model.lm, texts, negative_prompt, cfg_coef)
-            pieces = stream_codes(model.lm, cond, num_frames, window, stride, prompt,
-                                  chunk_frames, callback, guidance=guidance, sampling=sampling,
-                                  generator=generator)
-            yield from stream_audio(model.codec, pieces, num_samples, skip)
+        cond, guidance = prepare_condition(model.lm, texts, negative_prompt, cfg_coef)
+        pieces = stream_codes(model.lm, cond, num_frames, window, stride, prompt, chunk_frames,
+                              callback, guidance=guidance, sampling=sampling,
+                              generator=generator)
+        yield from stream_audio(model.codec, pieces, num_samples, skip)
 
-    return chunks()
+    return no_grad_steps(chunks())
 
 
 def _encode_prompt(model, audio: torch.Tensor, sample_rate: int | None,

@@ -9,9 +9,9 @@ first prompt's audio plays as it is streamed (AudioGen.generate_stream); then ea
 a player with download and a spectrogram, and joins the list of this page's results with its
 settings, from which an earlier result can be played again to compare.
 
-Limits: one generation at a time per model (Gradio's queue with one worker for both the page
-and the API, plus a lock); others wait with their position shown; at most
-`queue_size` waiting. Bad inputs raise gradio.Error: a message on the page, the server goes on.
+Limits: one generation at a time per model (the page and the API share one Gradio concurrency
+group of size 1); others wait in the queue with their position shown; at most `queue_size`
+waiting. Bad inputs raise gradio.Error: a message on the page, the server goes on.
 
 HTTP API (Gradio's): `/generate` takes (prompts, negative, duration, guidance, top_k, top_p,
 temperature, seed) with seed -1 for a random one, and returns (list of WAV files, seed used).
@@ -24,7 +24,6 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,7 +49,6 @@ class Studio:
     def __init__(self, model, config: ServeConfig, out_dir: str | os.PathLike | None = None):
         self.model, self.config = model, config
         self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="audiogen-ui-"))
-        self.lock = threading.Lock()  # Gradio's queue already serialises; this guards the API
         self.count = 0  # results written so far (numbers the files)
 
     def parse(self, **fields) -> Request:
@@ -58,11 +56,15 @@ class Studio:
 
     def stream(self, request: Request,
                progress: Callable[[int, int], None] | None = None) -> Iterator[torch.Tensor]:
-        """Chunks [B, 1, t] of the request's audio, holding the model's lock throughout."""
-        with self.lock:
-            yield from self.model.generate_stream(
-                request.prompts, chunk_duration=self.config.chunk_duration, callback=progress,
-                **request.stream_kwargs())
+        """Chunks [B, 1, t] of the request's audio.
+
+        No lock here: the page and the API share one Gradio concurrency group of size 1, so
+        one request runs at a time, and a lock held across yields would stay taken by a
+        stream its client abandoned.
+        """
+        return self.model.generate_stream(
+            request.prompts, chunk_duration=self.config.chunk_duration, callback=progress,
+            **request.stream_kwargs())
 
     def save(self, request: Request, wav: torch.Tensor) -> list[dict]:
         """Write each clip of wav [B, 1, T] (WAV + spectrogram PNG); -> one record per clip."""
@@ -114,9 +116,9 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
                                      placeholder="a dog barks in the rain", elem_id="prompts")
                 negative = gr.Textbox(label="Negative prompt (steer away from)",
                                       elem_id="negative")
-                duration = gr.Number(value=min(gen.duration, cap), minimum=0.1, maximum=cap,
-                                     step=0.1, label=f"Duration (s, at most {cap:g})",
-                                     elem_id="duration")
+                # no minimum/maximum here: limits.py checks it and says what is allowed
+                duration = gr.Number(value=min(gen.duration, cap), step=0.1,
+                                     label=f"Duration (s, at most {cap:g})", elem_id="duration")
                 with gr.Row():
                     seed = gr.Number(value=-1, precision=0, label="Seed (the one used is "
                                      "shown here)", elem_id="seed")
