@@ -145,3 +145,9 @@ def test_packaged_presets_are_what_the_generator_writes():
 
     for name, text in render().items():
         assert (CONFIG_DIR / name).read_text() == text, f"run tools/make_lm_configs.py ({name})"
+
+
+def test_text_settings_change_single_fields_of_the_preset_encoder():
+    config = apply_overrides(load_config("medium"), ['lm.text={"path": "/models/t5"}'])
+    text = config.lm_config().text
+    assert (text.kind, text.name, text.dim, text.path) == ("t5", "t5-large", 1024, "/models/t5")

@@ -80,8 +80,14 @@ class LMTrainConfig:
     num_threads: int = 0  # torch CPU threads per process; 0: torch's default
 
     def lm_config(self) -> LMConfig:
+        """The preset's LMConfig with the `lm` changes; a `text` dict changes single fields of
+        the preset's text encoder (e.g. {text: {path: /models/t5-large}})."""
         try:
-            return dataclasses.replace(lm_preset(self.preset), **self.lm)
+            base = lm_preset(self.preset)
+            changes = dict(self.lm)
+            if isinstance(changes.get("text"), dict):
+                changes["text"] = dataclasses.replace(base.text, **changes["text"])
+            return dataclasses.replace(base, **changes)
         except (ValueError, TypeError) as e:
             raise AudiogenError(f"LM settings: {e}") from e
 

@@ -326,6 +326,8 @@ class LMTrainer:
             f"({c.segment_seconds:g} s); data: "
             + (f"token cache {c.cache}" if c.cache else
                f"{c.manifest} with mixing {'on' if self.data.mixer.config.enabled else 'off'}")
+            + ("" if c.manifest else "; text states " + ("cached" if self.data.cached_text
+                                                          else "encoded at every step"))
             + f"; {len(self.data.train_set)} training items"
             + ("" if self.data.valid_set is not None else "; no valid split: no validation"))
         valid: dict[str, float] = {}
