@@ -32,6 +32,7 @@ from audiogen.lm.sampling import SamplingParams
 from audiogen.text.captions import clean_caption
 
 MODEL_FILES = ("codec.json", "codec.safetensors", "lm.json", "lm.safetensors")
+DECODE_CHUNK_FRAMES = 1500  # codec frames decoded at once (30 s at 50 Hz)
 
 Texts = str | Sequence[str | None]
 
@@ -226,9 +227,15 @@ class AudioGen:
                 num_frames, window, stride, prompt)
 
     def decode_codes(self, codes: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
-        """codes [B, K, F] -> wav [B, 1, num_samples or F * hop] float32 on the CPU."""
+        """codes [B, K, F] -> wav [B, 1, num_samples or F * hop] float32 on the CPU.
+
+        Past DECODE_CHUNK_FRAMES frames the codec decodes in chunks (audiogen.codec.chunked:
+        the same samples up to float rounding), so memory stays bounded on long outputs.
+        """
+        from audiogen.codec.chunked import decode_chunked
+
         with torch.no_grad():
-            wav = self.codec.decode(codes.to(self.device))
+            wav = decode_chunked(self.codec, codes.to(self.device), DECODE_CHUNK_FRAMES)
         if num_samples is not None:
             wav = wav[..., :num_samples]
         return wav.float().cpu()

@@ -159,3 +159,19 @@ def test_stream_resumed_from_other_threads_builds_no_graph(model):
         worker.join()
     chunks = chunks[:-1]
     assert len(chunks) > 2 and not any(c.requires_grad for c in chunks)
+
+
+def test_long_outputs_decode_in_chunks(model, monkeypatch):
+    """AudioGen.decode_codes past DECODE_CHUNK_FRAMES: chunked, equal to the whole decode."""
+    import audiogen.api
+
+    codes = torch.randint(0, model.codec.cardinality, (1, model.codec.num_codebooks, 90))
+    whole = model.decode_codes(codes)
+    calls = []
+    decode = model.codec.decode
+    monkeypatch.setattr(model.codec, "decode", lambda c: calls.append(1) or decode(c))
+    monkeypatch.setattr(audiogen.api, "DECODE_CHUNK_FRAMES", 20)
+    chunked = model.decode_codes(codes, num_samples=28000)
+    assert not calls  # the whole-signal decoder was not used
+    assert chunked.shape == (1, 1, 28000)
+    assert (chunked - whole[..., :28000]).abs().max() <= TOL

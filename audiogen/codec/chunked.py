@@ -175,6 +175,8 @@ def decode_chunked(codec, codes: torch.Tensor, chunk_frames: int = 500) -> torch
     """
     if chunk_frames < 1:
         raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    if codes.shape[-1] <= chunk_frames:  # one chunk is the whole signal
+        return codec.decode(codes)
     decoder = StreamingDecoder(codec)
     pieces = [decoder.push(codes[..., i:i + chunk_frames])
               for i in range(0, codes.shape[-1], chunk_frames)]
