@@ -6,6 +6,7 @@ Skipped when the `ui` extra (gradio) is not installed.
 import json
 import threading
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -50,7 +51,7 @@ def test_raw_http_example(server):
     url, _ = server
     with httpx.Client(base_url=url, timeout=60) as http:
         r = http.post("gradio_api/call/generate",
-                      json={"data": ["thunder", "", 0.6, 3, 250, 0, 1, 7]})
+                      json={"data": ["thunder", "", 0.6, 3, 250, 0, 1, 7, None, True]})
         event_id = r.json()["event_id"]
         text = http.get(f"gradio_api/call/generate/{event_id}").text
         assert "event: complete" in text
@@ -100,3 +101,20 @@ def test_concurrent_clients_all_complete_one_at_a_time(server):
     assert all(len(files) == 1 for files, _ in results)
     assert tracker.started - before == 4 and tracker.most == 1  # never two at once
     assert ranks  # the later ones were told their place in the queue
+
+
+def test_continuation_through_the_api(server, tmp_path):
+    from gradio_client import handle_file
+
+    url, _ = server
+    clip = tmp_path / "clip.wav"
+    tone = 0.3 * np.sin(np.arange(11025) * 2 * np.pi * 440 / 22050)
+    sf.write(clip, tone, 22050)  # 0.5 s at another rate: resampled
+    client = Client(url, verbose=False)
+    (kept,), _ = client.predict(prompts="", duration=1.0, seed=1, clip=handle_file(str(clip)),
+                                api_name="/generate")
+    (cut,), _ = client.predict(prompts="", duration=1.0, seed=1, clip=handle_file(str(clip)),
+                               keep_clip=False, api_name="/generate")
+    assert sf.read(kept)[0].shape == (SR,) and sf.read(cut)[0].shape == (SR // 2,)
+    # the continuation is the same audio, with or without the clip before it
+    assert np.abs(sf.read(kept)[0][SR // 2:] - sf.read(cut)[0]).max() < 1e-3

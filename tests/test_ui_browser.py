@@ -131,3 +131,19 @@ def test_two_pages_at_once_both_complete(browser, server):
         assert "Done" in p.locator("#status").inner_text()
         p.close()
     assert time.monotonic() - started < TIMEOUT_MS / 1000
+
+
+def test_continue_an_uploaded_clip(page, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, 0.3 * np.sin(np.arange(8000) * 2 * np.pi * 440 / 16000), 16000)
+    page.get_by_text("Continue a clip").click()
+    page.locator("#clip input[type=file]").set_input_files(str(clip))
+    page.wait_for_selector("#clip audio[src]", state="attached")  # the upload is in
+    _generate(page, "", "1.5")
+    page.wait_for_selector("#result-0 audio[src]", state="attached")
+    audio = page.evaluate(DECODE, page.locator("#result-0 audio[src]").first.get_attribute("src"))
+    assert audio["duration"] == pytest.approx(1.5, abs=1e-3)
+    assert "true" in page.locator("#history").inner_text()  # listed as a continuation

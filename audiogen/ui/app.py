@@ -14,7 +14,8 @@ group of size 1); others wait in the queue with their position shown; at most `q
 waiting. Bad inputs raise gradio.Error: a message on the page, the server goes on.
 
 HTTP API (Gradio's): `/generate` takes (prompts, negative, duration, guidance, top_k, top_p,
-temperature, seed) with seed -1 for a random one, and returns (list of WAV files, seed used).
+temperature, seed, clip, keep_clip), seed -1 for a random one and clip an audio file to
+continue or None, and returns (list of WAV files, seed used).
 """
 
 from __future__ import annotations
@@ -231,7 +232,8 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
         # --- the HTTP API: plain inputs, whole files out ---
         with gr.Group(visible=False):
             api_inputs = [gr.Textbox(), gr.Textbox(value=""), gr.Number(), gr.Number(),
-                          gr.Number(), gr.Number(), gr.Number(), gr.Number(value=-1)]
+                          gr.Number(), gr.Number(), gr.Number(), gr.Number(value=-1),
+                          gr.Audio(type="filepath"), gr.Checkbox(value=True)]
             api_outputs = [gr.File(file_count="multiple", label="files"),
                            gr.Number(label="seed")]
             api_button = gr.Button()
@@ -239,13 +241,16 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
         def generate(prompts: str, negative: str = "", duration: float | None = None,
                      guidance: float | None = None, top_k: int | None = None,
                      top_p: float | None = None, temperature: float | None = None,
-                     seed: int = -1):
-            """Generate one WAV per prompt line; seed -1 draws one. -> (files, seed used)."""
+                     seed: int = -1, clip: str | None = None, keep_clip: bool = True):
+            """One WAV per prompt line (seed -1 draws one), continuing `clip` when given.
+
+            -> (files, seed used)."""
             try:
                 request = studio.parse(
                     prompts=prompts, negative=negative, duration=duration, guidance=guidance,
                     top_k=top_k, top_p=top_p, temperature=temperature, seed=seed,
-                    random_seed=seed is None or seed < 0)
+                    random_seed=seed is None or seed < 0, prompt_audio=clip,
+                    include_prompt=keep_clip)
                 _, records = studio.generate(request)
             except AudiogenError as e:
                 raise _user_error(e) from None
