@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from audiogen.errors import AudiogenError
-    from audiogen.train.lm_config import LMTrainConfig, config_to_yaml, load_config
+    from audiogen.train.lm_config import config_to_yaml, load_config
     from audiogen.train.overrides import apply_overrides
 
     if args.print_config:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     elif saved.is_file():  # a resumed run keeps its settings unless told otherwise
         config = load_config(saved)
     else:
-        config = LMTrainConfig()
+        config = load_config("small")
     config = apply_overrides(config, args.overrides)
 
     from audiogen.train import distributed
