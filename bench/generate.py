@@ -1,0 +1,341 @@
+"""LM decoding speed: audiogen's decoder vs the reference's `LMModel.generate`, side by side.
+
+    .venv/bin/python bench/generate.py [--quick] [--threads 1] [--seconds 5]
+    .venv/bin/python bench/generate.py --gpu     # CUDA only: the released medium shape in bf16
+
+One run measures, for each shape (the default model's, lm_preset("small"): dim 256 x 6; and
+dim 512 x 12 layers x 8 heads), both with 4 x 2048 codes, classifier-free guidance (coef 3,
+one batch of 2 rows) and 16 text tokens:
+
+- the reference (audiocraft 1.3.0 in .venv-ref, built as its released configs build it: the
+  memory-efficient attention path), on the weights of tools/make_lm_fixtures.seeded_weights;
+- this project's decode loop on the same weights (converted by the importer): the plain model,
+  FastDecoder (float32), and FastDecoder with bfloat16 weights (opt-in, outputs change).
+
+Each side runs in its own subprocess (so each one's peak memory is its own), first greedy (the
+identity check: the float32 paths must give the reference's tokens), then top-k 250 sampling
+(the speed figure). Steps/s = LM calls / time for `seconds` of audio (50 frames per second).
+Time is the process's CPU time (`time.process_time`; one thread): unlike wall time it does
+not count time other jobs hold the core, though they still slow the memory bus. Wall-clock
+figures are printed too. Peak memory: the RSS high-water mark of each subprocess (VmHWM),
+reset after the model is built, so "gen MB" is the peak while generating and "peak MB" the
+whole process's.
+
+Last, the default model end to end (text -> waveform through audiogen.api.AudioGen): the
+trained model in audiogen/assets/default_model if present, else random weights at the presets
+lm "small" + codec "small"; real-time factor = wall seconds / seconds of audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT_TOKENS = 16
+CFG_COEF = 3.0
+TOP_K = 250
+FRAME_RATE = 50
+# name -> the reference-config shape (tools/make_lm_fixtures.xp_cfg); text width is the
+# projection's input only, computed once per generation.
+SHAPES = {
+    "small (default)": {"dim": 256, "num_heads": 4, "num_layers": 6, "n_q": 4, "card": 2048,
+                        "bias": False, "text_dim": 512, "t5": "t5-small"},
+    "512 x 12": {"dim": 512, "num_heads": 8, "num_layers": 12, "n_q": 4, "card": 2048,
+                 "bias": False, "text_dim": 512, "t5": "t5-small"},
+}
+MEDIUM = {"dim": 1536, "num_heads": 24, "num_layers": 48, "n_q": 4, "card": 2048,
+          "bias": False, "text_dim": 1024, "t5": "t5-large"}
+VARIANTS = ("plain", "fast", "fast-bf16")
+
+
+def _fixtures():
+    spec = importlib.util.spec_from_file_location("make_lm_fixtures",
+                                                  ROOT / "tools" / "make_lm_fixtures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _text(text_dim: int):
+    """Hidden states [1, 16, text_dim] of one 16-token caption (the same in both venvs)."""
+    import torch
+
+    g = torch.Generator().manual_seed(7)
+    return torch.randn(1, TEXT_TOKENS, text_dim, generator=g), torch.ones(1, TEXT_TOKENS,
+                                                                          dtype=torch.bool)
+
+
+def _reset_peak() -> None:
+    """Reset this process's RSS high-water mark (Linux: 5 -> /proc/self/clear_refs)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(fn):
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+# ------------------------------------------------------------------ workers (one per process)
+def worker_reference(shape: dict, frames: int, shapes_out: str, device: str, dtype: str) -> dict:
+    import torch
+    from audiocraft.modules.conditioners import ConditioningAttributes
+
+    fx = _fixtures()
+    hidden, mask = _text(shape["text_dim"])
+    model = fx.build_reference(fx.xp_cfg(shape), hidden, mask)
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    Path(shapes_out).write_text(json.dumps(shapes))
+    weights = fx.seeded_weights(shapes)
+    model.load_state_dict(weights, strict=True)
+    del weights
+    model = model.to(device=device, dtype=getattr(torch, dtype))
+    model.condition_provider.device = device
+    calls = [0]
+    model.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    attributes = [ConditioningAttributes(text={"description": "c0"})]
+
+    def run(sampling: bool):
+        out = model.generate(conditions=attributes, max_gen_len=frames, use_sampling=sampling,
+                             top_k=TOP_K, temp=1.0, cfg_coef=CFG_COEF, two_step_cfg=False)
+        _sync(device)
+        return out
+
+    build_mb = _peak_mb()
+    _reset_peak()
+    with torch.no_grad():
+        greedy, g_wall, _ = _timed(lambda: run(False))
+        steps = calls[0]
+        torch.manual_seed(0)
+        _, wall, cpu = _timed(lambda: run(True))
+    return {"steps": steps, "greedy": greedy.cpu().tolist(), "wall": wall, "cpu": cpu,
+            "greedy_wall": g_wall, "gen_mb": _peak_mb(), "build_mb": build_mb}
+
+
+def worker_ours(shape: dict, frames: int, shapes_in: str, variant: str, device: str,
+                dtype: str) -> dict:
+    import torch
+
+    from audiogen.generation import decode
+    from audiogen.generation.fast import FastDecoder
+    from audiogen.lm import AudioLM
+    from audiogen.lm.audiocraft_import import convert_lm_state_dict, lm_config_from_xp_cfg
+    from audiogen.lm.sampling import SamplingParams
+    from audiogen.text.conditioner import TextCondition
+
+    fx = _fixtures()
+    config = lm_config_from_xp_cfg(fx.xp_cfg(shape))
+    weights = convert_lm_state_dict(fx.seeded_weights(json.loads(Path(shapes_in).read_text())))
+    model = AudioLM.from_state_dict(config, weights)
+    del weights
+    model = model.to(device=device, dtype=getattr(torch, dtype))
+    lm = model
+    compile_s = None
+    if variant != "plain":
+        lm = FastDecoder(model, dtype=torch.bfloat16 if variant.endswith("bf16") else None,
+                         compile="compile" in variant, cuda_graphs=device == "cuda")
+    hidden, mask = _text(shape["text_dim"])
+    cond = model.text.project(hidden.to(device), mask.to(device))
+    both = TextCondition.cat([cond, model.text.null(1, TEXT_TOKENS)])
+
+    def run(sampling: SamplingParams, generator=None):
+        out = decode(lm, both, frames, guidance=CFG_COEF, sampling=sampling, generator=generator)
+        _sync(device)
+        return out
+
+    build_mb = _peak_mb()
+    _reset_peak()
+    with torch.no_grad():
+        greedy, g_wall, _ = _timed(lambda: run(SamplingParams(temperature=0.0)))
+        if variant != "plain" and lm.compile_seconds is not None:
+            compile_s = lm.compile_seconds
+        generator = torch.Generator(device).manual_seed(0)
+        _, wall, cpu = _timed(lambda: run(SamplingParams(top_k=TOP_K), generator))
+    steps = model.pattern.num_steps(frames) - 1
+    return {"steps": steps, "greedy": greedy.cpu().tolist(), "wall": wall, "cpu": cpu,
+            "greedy_wall": g_wall, "gen_mb": _peak_mb(), "build_mb": build_mb,
+            "compile_s": compile_s}
+
+
+def worker_end_to_end(seconds: float, variant: str) -> dict:
+    import dataclasses
+
+    import torch
+
+    from audiogen.api import AudioGen
+    from audiogen.codec import Codec, codec_preset
+    from audiogen.default_model import DEFAULT_MODEL_DIR, default_model_dir
+    from audiogen.errors import MissingFilesError
+    from audiogen.generation.fast import FastDecoder
+    from audiogen.lm import AudioLM
+    from audiogen.lm.config import lm_preset
+
+    try:
+        model = AudioGen.from_pretrained(default_model_dir(), device="cpu")
+        which = str(DEFAULT_MODEL_DIR)
+    except MissingFilesError:
+        torch.manual_seed(0)
+        codec = Codec(codec_preset("small"))
+        lm = AudioLM(dataclasses.replace(lm_preset("small"), card=codec.cardinality))
+        model = AudioGen(codec, lm)
+        which = f"random weights: lm small (card {codec.cardinality}), codec small"
+    if variant == "fast":
+        model.lm = FastDecoder(model.lm)
+    texts = ["a dog barks while a car passes by"]
+    model.generate(texts, duration=1.0, seed=0)  # loads the text encoder; warms up
+    _reset_peak()
+    _, wall, cpu = _timed(lambda: model.generate(texts, duration=seconds, seed=0))
+    return {"model": which, "wall": wall, "cpu": cpu, "rtf": wall / seconds,
+            "rtf_cpu": cpu / seconds, "gen_mb": _peak_mb()}
+
+
+def _worker(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    shape = json.loads(args.shape)
+    if args.worker == "reference":
+        out = worker_reference(shape, args.frames, args.shapes_file, args.device, args.dtype)
+    elif args.worker == "e2e":
+        out = worker_end_to_end(args.frames / FRAME_RATE, args.variant)
+    else:
+        out = worker_ours(shape, args.frames, args.shapes_file, args.variant, args.device,
+                          args.dtype)
+    print("RESULT " + json.dumps(out))
+
+
+# ------------------------------------------------------------------ the parent
+def _spawn(python: list[str], args, **fields) -> dict:
+    cmd = [*python, str(Path(__file__).resolve()), "--threads", str(args.threads)]
+    for key, value in fields.items():
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def _speed(r: dict) -> tuple[float, float]:
+    return r["steps"] / r["cpu"], r["steps"] / r["wall"]
+
+
+def bench_shape(name: str, shape: dict, frames: int, variants: list[str], args,
+                device: str = "cpu", dtype: str = "float32") -> list[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        shapes_file = str(Path(tmp) / "shapes.json")
+        common = {"shape": json.dumps(shape), "frames": frames, "shapes_file": shapes_file,
+                  "device": device}
+        ref_dtype = "bfloat16" if device == "cuda" else "float32"
+        ref = _spawn([str(ROOT / "tools" / "reference" / "python_ref")], args,
+                     worker="reference", dtype=ref_dtype, **common)
+        ours = {v: _spawn([sys.executable], args, worker="ours", variant=v, dtype=dtype, **common)
+                for v in variants}
+    ref_cpu, _ = _speed(ref)
+    rows = [f"{name}: {ref['steps']} steps ({frames} frames), guidance, {TEXT_TOKENS} text tokens",
+            _row("decoder", "steps/s cpu", "wall", "ratio", "greedy = ref", "gen MB", "peak MB"),
+            _row("reference", *_speed(ref), 1.0, "-", ref["gen_mb"],
+                 max(ref["build_mb"], ref["gen_mb"]))]
+    for variant, r in ours.items():
+        same = sum(a == b for a, b in zip(_flat(r["greedy"]), _flat(ref["greedy"])))
+        total = len(_flat(ref["greedy"]))
+        check = "identical" if same == total else f"{same}/{total}"
+        cpu, wall = _speed(r)
+        rows.append(_row(f"ours {variant}", cpu, wall, cpu / ref_cpu, check, r["gen_mb"],
+                         max(r["build_mb"], r["gen_mb"])))
+        if r.get("compile_s"):
+            rows[-1] += f"  (first step incl. compile: {r['compile_s']:.1f} s)"
+    return rows
+
+
+def _row(name, cpu, wall, ratio, check, gen_mb, peak_mb) -> str:
+    """One table line; numbers formatted, headers (strings) as they are."""
+    def fmt(value, spec):
+        return value if isinstance(value, str) else format(value, spec)
+    return (f"  {name:<22}{fmt(cpu, '.1f'):>12}{fmt(wall, '.1f'):>8}{fmt(ratio, '.2f'):>7}"
+            f"{check:>14}{fmt(gen_mb, '.0f'):>8}{fmt(peak_mb, '.0f'):>9}")
+
+
+def _flat(x) -> list:
+    return [v for row in x for v in (_flat(row) if isinstance(row, list) else [row])]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 s of audio, fewer variants")
+    parser.add_argument("--seconds", type=float, default=5.0, help="audio per generation")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--compile", action="store_true",
+                        help="also time FastDecoder with torch.compile (reports compile time)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="CUDA: the released medium shape (1536 x 48) in bf16, 10 s clips "
+                             "(untested: written without a GPU)")
+    # worker-only arguments
+    parser.add_argument("--worker", choices=["reference", "ours", "e2e"], help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="plain", help=argparse.SUPPRESS)
+    parser.add_argument("--shape", default="{}", help=argparse.SUPPRESS)
+    parser.add_argument("--frames", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--shapes-file", help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return _worker(args)
+
+    seconds = 1.0 if args.quick else args.seconds
+    frames = round(seconds * FRAME_RATE)
+    load = os.getloadavg()
+    print(f"audiogen LM decoding vs audiocraft 1.3.0 ({time.strftime('%Y-%m-%d %H:%M %Z')}; "
+          f"{os.cpu_count()} CPUs, {args.threads} thread(s), load average "
+          f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
+    if args.gpu:
+        clip = 10.0
+        rows = bench_shape("medium 1536 x 48, bf16, CUDA", MEDIUM, round(clip * FRAME_RATE),
+                           ["fast-bf16"], args, device="cuda", dtype="bfloat16")
+        print("\n".join(rows))
+        print(f"(seconds per {clip:g} s clip = steps / (steps/s wall))")
+        return
+    variants = ["plain", "fast"] if args.quick else list(VARIANTS)
+    if args.compile:
+        variants.append("fast-compile")
+    for name, shape in SHAPES.items():
+        print("\n".join(bench_shape(name, shape, frames, variants, args)), flush=True)
+    for variant in ("plain", "fast"):
+        r = _spawn([sys.executable], args, worker="e2e", variant=variant, frames=frames)
+        print(f"end to end ({variant} decoder), {seconds:g} s of audio, {r['model']}: "
+              f"RTF {r['rtf']:.3f} wall ({r['wall']:.2f} s), {r['rtf_cpu']:.3f} cpu; "
+              f"gen peak {r['gen_mb']:.0f} MB", flush=True)
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The fast decoding path (audiogen.generation.fast) picks exactly the plain path's tokens.
+
+Greedy decoding with FastDecoder (default, static cache, torch.compile) equals greedy decoding
+with the plain AudioLM and the full-forward loop (no cache at all); the weight re-layout leaves
+the model's function and its saved weights unchanged; bfloat16 weights stay close.
+"""
+
+import copy
+import dataclasses
+
+import pytest
+import torch
+
+from audiogen.generation import DecodePlan, decode
+from audiogen.generation.fast import FastDecoder
+from audiogen.lm import AudioLM, lm_preset
+from audiogen.lm.sampling import SamplingParams
+from audiogen.text.conditioner import TextCondition
+
+GREEDY = SamplingParams(temperature=0.0)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and many times faster than on two when the
+    machine is busy (two threads then wait on each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _lm(**overrides) -> AudioLM:
+    """The tiny preset with larger weights than its init, so that logits are far from uniform
+    (greedy ties would make token equality a matter of rounding)."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(lm_preset("tiny"), card=64, **overrides)
+    lm = AudioLM(config).eval()
+    with torch.no_grad():
+        for p in lm.parameters():
+            if p.dim() == 2:
+                p.mul_(2.0)
+    return lm
+
+
+def _cond(rows: int) -> TextCondition:
+    lengths = torch.tensor([3, 2, 0, 1, 3, 0])[:rows]
+    mask = torch.arange(3)[None] < lengths[:, None]
+    return TextCondition(torch.randn(rows, 3, 32) * mask[..., None], mask)
+
+
+def _full_forward_greedy(lm: AudioLM, cond, T: int, prompt: torch.Tensor, gamma: float):
+    """No cache: the whole sequence through the model at every step."""
+    B, K, P = prompt.shape
+    plan = DecodePlan.build(lm.pattern, K, T, P, torch.device("cpu"))
+    codes = torch.zeros(B, K, T, dtype=torch.long)
+    codes[..., :P] = prompt
+    seq = lm.pattern.build(codes, lm.config.card)
+    with torch.no_grad():
+        for s in range(plan.first_step, plan.num_steps):
+            logits = lm(torch.cat([seq[..., :s]] * 2), cond)[:, :, -1]
+            tokens = (logits[B:] + gamma * (logits[:B] - logits[B:])).argmax(-1)
+            tokens = torch.where(plan.valid[:, s], tokens, lm.config.card)
+            seq[..., s] = torch.where(plan.known[:, s], seq[..., s], tokens)
+    return lm.pattern.revert(seq, T)
+
+
+@pytest.mark.parametrize(("overrides", "static"), [
+    ({}, False), ({}, True), ({"text_prefix": True}, False), ({"text_prefix": True}, True),
+    ({"cross_attention_mask": False}, False), ({"pattern": "flattened"}, False)])
+@pytest.mark.parametrize("prompt_frames", [0, 3])
+def test_fast_greedy_equals_plain_and_full_forward(overrides, static, prompt_frames):
+    lm = _lm(**overrides)
+    B, T, gamma = 2, 12, 3.0
+    cond = _cond(2 * B)
+    prompt = torch.randint(0, lm.config.card, (B, 4, prompt_frames))
+    kwargs = {"prompt": prompt if prompt_frames else None, "guidance": gamma, "sampling": GREEDY}
+    plain = decode(lm, cond, T, **kwargs)
+    fast = decode(FastDecoder(copy.deepcopy(lm), static=static), cond, T, **kwargs)
+    assert torch.equal(fast, plain)
+    assert torch.equal(plain, _full_forward_greedy(lm, cond, T, prompt, gamma))
+
+
+def test_fast_step_logits_match_the_plain_step():
+    lm = _lm()
+    fast = FastDecoder(copy.deepcopy(lm))
+    cond = _cond(4)
+    tokens = torch.randint(0, 65, (4, 4, 5))
+    plain_state, fast_state = lm.start(cond, 8), fast.start(cond, 8)
+    for n in (3, 1, 1):  # a prefill, then single steps
+        chunk, tokens = tokens[..., :n], tokens[..., n:]
+        expected = lm.step(chunk, plain_state)
+        torch.testing.assert_close(fast.step(chunk, fast_state), expected, atol=1e-5, rtol=1e-5)
+    assert fast_state.cache.length == plain_state.cache.length == 5
+
+
+def test_relayout_keeps_the_model_and_its_saved_weights(tmp_path):
+    lm = _lm()
+    before = {k: v.clone() for k, v in lm.state_dict().items()}
+    seq = torch.randint(0, 65, (2, 4, 6))
+    cond = _cond(2)
+    with torch.no_grad():
+        expected = lm(seq, cond)
+    fast = FastDecoder(lm)
+    assert fast.lm is lm  # changed in place: no second copy of the weights
+    attn = lm.transformer.layers[0].self_attn.in_proj.weight
+    assert attn.t().is_contiguous() and attn.shape == before[
+        "transformer.layers.0.self_attn.in_proj.weight"].shape
+    with torch.no_grad():
+        torch.testing.assert_close(lm(seq, cond), expected, atol=1e-5, rtol=1e-5)
+    lm.save(tmp_path)
+    reloaded = AudioLM.load(tmp_path)
+    for k, v in reloaded.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_bf16_weights_stay_close_to_float32():
+    lm = _lm()
+    cond = _cond(2)
+    tokens = torch.randint(0, 65, (2, 4, 4))
+    expected = lm.step(tokens, lm.start(cond, 4))
+    fast = FastDecoder(copy.deepcopy(lm), dtype=torch.bfloat16)
+    assert fast.lm.transformer.layers[0].ffn_in.weight.dtype == torch.bfloat16
+    state = fast.start(cond, 4)
+    assert state.cache.k.dtype == torch.float32  # CPU: activations and cache stay float32
+    logits = fast.step(tokens, state)
+    assert logits.dtype == torch.float32
+    err = (logits - expected).abs().max() / expected.abs().max()
+    assert 0 < err < 0.03
+
+
+def test_fast_decoder_generates_through_the_api():
+    from audiogen.api import AudioGen
+    from audiogen.codec import Codec
+    from tests.tiny_model import tiny_codec_config
+
+    torch.manual_seed(0)
+    codec = Codec(tiny_codec_config())
+    lm = AudioLM(lm_preset("tiny"))
+    plain = AudioGen(codec, copy.deepcopy(lm)).generate(["a dog"], duration=0.3, seed=3,
+                                                        temperature=0.0)[0]
+    fast = AudioGen(codec, FastDecoder(lm)).generate(["a dog"], duration=0.3, seed=3,
+                                                     temperature=0.0)[0]
+    assert fast.shape == plain.shape
+    torch.testing.assert_close(fast, plain)
+
+
+@pytest.mark.slow
+def test_compiled_step_greedy_equals_plain():
+    lm = _lm()
+    cond = _cond(4)
+    plain = decode(lm, cond, 8, guidance=3.0, sampling=GREEDY)
+    fast = FastDecoder(copy.deepcopy(lm), compile=True)
+    assert torch.equal(decode(fast, cond, 8, guidance=3.0, sampling=GREEDY), plain)
+    assert fast.compile_seconds is not None and fast.compile_seconds > 0
