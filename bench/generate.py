@@ -10,7 +10,8 @@ one batch of 2 rows) and 16 text tokens:
 - the reference (audiocraft 1.3.0 in .venv-ref, built as its released configs build it: the
   memory-efficient attention path), on the weights of tools/make_lm_fixtures.seeded_weights;
 - this project's decode loop on the same weights (converted by the importer): the plain model,
-  FastDecoder (float32), and FastDecoder with bfloat16 weights (opt-in, outputs change).
+  FastDecoder (float32), and FastDecoder with float16 / bfloat16 weights (opt-in: outputs
+  change, so their greedy tokens are compared, not required equal).
 
 Each side runs in its own subprocess (so each one's peak memory is its own), first greedy (the
 identity check: the float32 paths must give the reference's tokens), then top-k 250 sampling
@@ -53,7 +54,7 @@ SHAPES = {
 }
 MEDIUM = {"dim": 1536, "num_heads": 24, "num_layers": 48, "n_q": 4, "card": 2048,
           "bias": False, "text_dim": 1024, "t5": "t5-large"}
-VARIANTS = ("plain", "fast", "fast-bf16")
+VARIANTS = ("plain", "fast", "fast-fp16", "fast-bf16")
 
 
 def _fixtures():
@@ -159,7 +160,8 @@ def worker_ours(shape: dict, frames: int, shapes_in: str, variant: str, device: 
     lm = model
     compile_s = None
     if variant != "plain":
-        lm = FastDecoder(model, dtype=torch.bfloat16 if variant.endswith("bf16") else None,
+        half = {"fp16": torch.float16, "bf16": torch.bfloat16}
+        lm = FastDecoder(model, dtype=half.get(variant.rsplit("-", 1)[-1]),
                          compile="compile" in variant, cuda_graphs=device == "cuda")
     hidden, mask = _text(shape["text_dim"])
     cond = model.text.project(hidden.to(device), mask.to(device))
@@ -206,8 +208,8 @@ def worker_end_to_end(seconds: float, variant: str) -> dict:
         lm = AudioLM(dataclasses.replace(lm_preset("small"), card=codec.cardinality))
         model = AudioGen(codec, lm)
         which = f"random weights: lm small (card {codec.cardinality}), codec small"
-    if variant == "fast":
-        model.lm = FastDecoder(model.lm)
+    if variant != "plain":
+        model.lm = FastDecoder(model.lm, dtype=torch.float16 if variant == "fast-fp16" else None)
     texts = ["a dog barks while a car passes by"]
     model.generate(texts, duration=1.0, seed=0)  # loads the text encoder; warms up
     _reset_peak()
@@ -328,7 +330,7 @@ def main() -> None:
         variants.append("fast-compile")
     for name, shape in SHAPES.items():
         print("\n".join(bench_shape(name, shape, frames, variants, args)), flush=True)
-    for variant in ("plain", "fast"):
+    for variant in ("plain", "fast", "fast-fp16"):
         r = _spawn([sys.executable], args, worker="e2e", variant=variant, frames=frames)
         print(f"end to end ({variant} decoder), {seconds:g} s of audio, {r['model']}: "
               f"RTF {r['rtf']:.3f} wall ({r['wall']:.2f} s), {r['rtf_cpu']:.3f} cpu; "

@@ -114,13 +114,14 @@ def test_relayout_keeps_the_model_and_its_saved_weights(tmp_path):
         assert torch.equal(v, before[k]), k
 
 
-def test_bf16_weights_stay_close_to_float32():
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_weights_stay_close_to_float32(dtype):
     lm = _lm()
     cond = _cond(2)
     tokens = torch.randint(0, 65, (2, 4, 4))
     expected = lm.step(tokens, lm.start(cond, 4))
-    fast = FastDecoder(copy.deepcopy(lm), dtype=torch.bfloat16)
-    assert fast.lm.transformer.layers[0].ffn_in.weight.dtype == torch.bfloat16
+    fast = FastDecoder(copy.deepcopy(lm), dtype=dtype)
+    assert fast.lm.transformer.layers[0].ffn_in.weight.dtype == dtype
     state = fast.start(cond, 4)
     assert state.cache.k.dtype == torch.float32  # CPU: activations and cache stay float32
     logits = fast.step(tokens, state)
