@@ -118,3 +118,31 @@ def test_continuation_through_the_api(server, tmp_path):
     assert sf.read(kept)[0].shape == (SR,) and sf.read(cut)[0].shape == (SR // 2,)
     # the continuation is the same audio, with or without the clip before it
     assert np.abs(sf.read(kept)[0][SR // 2:] - sf.read(cut)[0]).max() < 1e-3
+
+
+def test_serve_command_starts_the_page_on_localhost(tmp_path):
+    """`audiogen serve` as a user runs it: a process that serves the page until stopped."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from tiny_model import tiny_model_dir
+    from ui_server import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "audiogen", "serve", "--model", str(tiny_model_dir(tmp_path)),
+         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        page = None
+        while page is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert page is not None and page.status_code == 200 and "AudioGen" in page.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
