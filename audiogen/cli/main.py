@@ -22,6 +22,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("data", "encode"): "audiogen.cli.data_encode",
     ("train", "codec"): "audiogen.cli.train_codec",
     ("train", "lm"): "audiogen.cli.train_lm",
+    ("train", "judge"): "audiogen.cli.train_judge",
     ("plot",): "audiogen.cli.plot",
     ("encode",): "audiogen.cli.encode",
     ("decode",): "audiogen.cli.decode",

@@ -44,6 +44,7 @@ class Classifier(Protocol):
 # classifier names; a class that needs weights has `from_path(directory)`.
 CLASSIFIERS: dict[str, tuple[str, str, bool]] = {
     "aisfx": ("audiogen.eval.embedders.aisfx", "AisfxClassifier", False),
+    "judge": ("audiogen.eval.judge", "Judge", True),  # shipped: audiogen/assets/judge
 }
 
 NOT_IMPLEMENTED = {"passt": "PaSST (the AudioGen paper's KL classifier, 527 AudioSet labels)"}

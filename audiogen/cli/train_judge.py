@@ -1,0 +1,57 @@
+"""Train the judge (a classifier of the corpus labels on aisfx embeddings) and measure it on test.
+
+Examples:
+    audiogen train judge --corpus corpus/manifest.jsonl -o audiogen/assets/judge
+    audiogen train judge --corpus corpus/manifest.jsonl -o runs/judge --cache runs/emb-cache
+
+Embeds every clip once with aisfx (cached per file, by default in ~/.cache/audiogen/embeddings,
+shared with `audiogen evaluate --cache`), fits a few small heads on the train split, keeps the
+best on valid and reports top-1/top-3/per-class accuracy on the test split. Writes DIR/judge.json
+(labels, config, accuracies) and DIR/judge.safetensors. Use it with
+`audiogen evaluate ... --classifier judge --classifier-weights DIR`. See README "Judge".
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", required=True,
+                        help="JSONL manifest with label and split per clip")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR",
+                        help="judge directory to write")
+    parser.add_argument("--cache", help="embedding cache directory (default: "
+                        "~/.cache/audiogen/embeddings; 'none' to embed without caching)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch (default 1: fastest on a shared machine)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from audiogen.eval.judge_train import train_judge
+    from audiogen.eval.weights import cache_dir
+
+    torch.set_num_threads(args.threads)
+    cache = None if args.cache == "none" else (args.cache or str(cache_dir() / "embeddings"))
+    start = time.perf_counter()
+    judge = train_judge(args.corpus, cache)
+    judge.trained_on["command"] = (f"audiogen train judge --corpus {args.corpus} "
+                                   f"-o {args.output}")
+    judge.trained_on["seconds"] = round(time.perf_counter() - start, 1)
+    judge.save(args.output)
+    head = f"MLP {judge.config.hidden}" if judge.config.hidden else "linear"
+    print(f"judge: {len(judge.labels)} labels, {head} head "
+          f"(dropout {judge.config.dropout}, {judge.config.epochs} steps)")
+    for split in ("valid", "test"):
+        acc = judge.accuracy[split]
+        print(f"{split:5s} {acc['n']:4d} clips: top-1 {acc['top1']:.3f}  top-3 {acc['top3']:.3f}")
+    worst = sorted(judge.accuracy["test"]["per_class"].items(), key=lambda kv: kv[1]["top1"])[:5]
+    print("test, weakest classes: " + ", ".join(f"{k} {v['top1']:.2f} (n={v['n']})"
+                                               for k, v in worst))
+    print(f"wrote {args.output}/judge.json and judge.safetensors "
+          f"({judge.trained_on['seconds']:.0f} s)")
+    return 0
