@@ -58,7 +58,8 @@ def serve(tmp_path, step_delay: float = 0.0, **config):
     from audiogen.ui.app import build_app
     from audiogen.ui.limits import ServeConfig
 
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: more threads only contend on a busy machine
     model = AudioGen.from_pretrained(tiny_model_dir(tmp_path / "model"), device="cpu")
     tracker = Tracker(model, step_delay)
     port = free_port()
@@ -69,3 +70,4 @@ def serve(tmp_path, step_delay: float = 0.0, **config):
         yield f"http://127.0.0.1:{port}/", tracker
     finally:
         demo.close()
+        torch.set_num_threads(threads)
