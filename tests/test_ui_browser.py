@@ -99,6 +99,9 @@ def test_generate_in_the_page_gives_audio_of_the_requested_duration(page):
     assert seed.isdigit() and f"seed {seed}" in page.locator("#status").inner_text()
     history = page.locator("#history").inner_text()  # the page's results, with settings
     assert "a dog barks" in history and "rain on a tin roof" in history and seed in history
+    page.locator("#compare-pick input").click()  # play an earlier result again
+    page.get_by_role("option", name="rain on a tin roof").click()
+    page.wait_for_selector("#compare audio[src]", state="attached")
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None,

@@ -204,11 +204,9 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
             for i, (group, audio, image) in enumerate(slots):
                 shown = i < n
                 out[group] = gr.Group(visible=shown)
-                out[audio] = new[i]["path"] if shown else None
+                out[audio] = gr.Audio(value=new[i]["path"] if shown else None,
+                                      label=f"{i + 1}: {new[i]['prompt']}" if shown else None)
                 out[image] = new[i]["image"] if shown else None
-                if shown:
-                    out[audio] = gr.Audio(value=new[i]["path"],
-                                          label=f"{i + 1}: {new[i]['prompt']}")
             yield out
 
         def on_compare(label, records):
