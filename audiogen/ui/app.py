@@ -176,20 +176,23 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
             except AudiogenError as e:
                 raise _user_error(e) from None
             n = len(request.prompts)
-            yield {seed: request.seed,
-                   status: f"Generating {n} clip(s) of {request.duration:g} s, "
-                           f"seed {request.seed}..."}
+            doing = f"Generating {n} clip(s) of {request.duration:g} s, seed {request.seed}"
+            yield {seed: request.seed, status: f"{doing}..."}
             started = time.monotonic()
             chunks = []
+            made = [0.0]  # share of the frames final so far
 
             def report(done, total):
-                progress(done / total, desc=f"{done}/{total} frames")
+                made[0] = done / total
+                progress(made[0], desc=f"{done}/{total} frames")
 
             try:
                 for chunk in studio.stream(request, report):
                     chunks.append(chunk)
+                    update = {status: f"{doing}: {made[0]:.0%}"}
                     if can_stream:
-                        yield {live: wav_bytes(chunk[0], model.sample_rate)}
+                        update[live] = wav_bytes(chunk[0], model.sample_rate)
+                    yield update
                 wav = torch.cat(chunks, dim=-1)
                 new = studio.save(request, wav)
             except AudiogenError as e:
