@@ -122,6 +122,7 @@ class FastDecoder(nn.Module):
         bias = [h.bias for h in lm.heads]
         self._heads_bias = None if bias[0] is None else torch.cat([b.detach() for b in bias])
         self.static = static or compile or cuda_graphs
+        self.compiled = compile
         self.cuda_graphs = cuda_graphs
         self.compile_seconds: float | None = None
         self._positions: torch.Tensor | None = None  # [max_len, D] sinusoids of this generation
@@ -203,7 +204,7 @@ class FastDecoder(nn.Module):
             return output.clone()
         begin = time.perf_counter()
         logits = self._token_fn(tokens, *args)
-        if self.compile_seconds is None:
+        if self.compiled and self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - begin  # the first call compiles
         return logits
 
