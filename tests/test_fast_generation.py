@@ -18,6 +18,7 @@ from audiogen.lm.sampling import SamplingParams
 from audiogen.text.conditioner import TextCondition
 
 GREEDY = SamplingParams(temperature=0.0)
+BIASES = {"bias_attn": True, "bias_ffn": True, "bias_heads": True}
 
 
 @pytest.fixture(autouse=True)
@@ -37,9 +38,11 @@ def _lm(**overrides) -> AudioLM:
     config = dataclasses.replace(lm_preset("tiny"), card=64, **overrides)
     lm = AudioLM(config).eval()
     with torch.no_grad():
-        for p in lm.parameters():
+        for name, p in lm.named_parameters():
             if p.dim() == 2:
                 p.mul_(2.0)
+            elif name.endswith("bias"):
+                p.normal_(0.0, 0.1)  # zero at init: would test nothing
     return lm
 
 
@@ -67,7 +70,8 @@ def _full_forward_greedy(lm: AudioLM, cond, T: int, prompt: torch.Tensor, gamma:
 
 @pytest.mark.parametrize(("overrides", "static"), [
     ({}, False), ({}, True), ({"text_prefix": True}, False), ({"text_prefix": True}, True),
-    ({"cross_attention_mask": False}, False), ({"pattern": "flattened"}, False)])
+    ({"cross_attention_mask": False}, False), ({"pattern": "flattened"}, False),
+    (BIASES, False)])
 @pytest.mark.parametrize("prompt_frames", [0, 3])
 def test_fast_greedy_equals_plain_and_full_forward(overrides, static, prompt_frames):
     lm = _lm(**overrides)
@@ -115,8 +119,9 @@ def test_relayout_keeps_the_model_and_its_saved_weights(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_weights_stay_close_to_float32(dtype):
-    lm = _lm()
+@pytest.mark.parametrize("overrides", [{}, BIASES])
+def test_half_weights_stay_close_to_float32(dtype, overrides):
+    lm = _lm(**overrides)
     cond = _cond(2)
     tokens = torch.randint(0, 65, (2, 4, 4))
     expected = lm.step(tokens, lm.start(cond, 4))

@@ -65,18 +65,18 @@ def relayout_for_decoding(lm: AudioLM, dtype: torch.dtype | None = None,
     `transpose`, moved to [in, out] storage; the K heads' weights become views of one buffer.
     Returns that buffer as a [K * card, D] weight for F.linear (a view when transposed).
     Embeddings, norms and the text projection are left as they are."""
+    for linear in [*_decoder_linears(lm), *lm.heads]:
+        if dtype is not None:
+            linear.to(dtype)
     for linear in _decoder_linears(lm):
-        w = linear.weight.detach()
-        w = w if dtype is None else w.to(dtype)
-        linear.weight = _transposed(w) if transpose else nn.Parameter(w, requires_grad=False)
+        if transpose:
+            linear.weight = _transposed(linear.weight)
     card = lm.config.card
-    heads = torch.cat([h.weight.detach().to(dtype or h.weight.dtype) for h in lm.heads])
+    heads = torch.cat([h.weight.detach() for h in lm.heads])
     if transpose:
         heads = heads.t().contiguous().t()
     for k, head in enumerate(lm.heads):
         head.weight = nn.Parameter(heads[k * card:(k + 1) * card], requires_grad=False)
-        if head.bias is not None and dtype is not None:
-            head.bias = nn.Parameter(head.bias.detach().to(dtype), requires_grad=False)
     return heads
 
 
