@@ -1,8 +1,8 @@
 """The fast decoding path (audiogen.generation.fast) picks exactly the plain path's tokens.
 
 Greedy decoding with FastDecoder (default, static cache, torch.compile) equals greedy decoding
-with the plain AudioLM and the full-forward loop (no cache at all); the weight re-layout leaves
-the model's function and its saved weights unchanged; bfloat16 weights stay close.
+with the plain AudioLM and the full-forward loop (no cache at all); preparing the model (fused
+heads) leaves its function and its saved weights unchanged; half-precision weights stay close.
 """
 
 import copy
@@ -98,7 +98,7 @@ def test_fast_step_logits_match_the_plain_step():
     assert fast_state.cache.length == plain_state.cache.length == 5
 
 
-def test_relayout_keeps_the_model_and_its_saved_weights(tmp_path):
+def test_prepare_keeps_the_model_and_its_saved_weights(tmp_path):
     lm = _lm()
     before = {k: v.clone() for k, v in lm.state_dict().items()}
     seq = torch.randint(0, 65, (2, 4, 6))
@@ -107,9 +107,9 @@ def test_relayout_keeps_the_model_and_its_saved_weights(tmp_path):
         expected = lm(seq, cond)
     fast = FastDecoder(lm)
     assert fast.lm is lm  # changed in place: no second copy of the weights
-    attn = lm.transformer.layers[0].self_attn.in_proj.weight
-    assert attn.t().is_contiguous() and attn.shape == before[
-        "transformer.layers.0.self_attn.in_proj.weight"].shape
+    heads = [h.weight for h in lm.heads]
+    assert all(w.untyped_storage().data_ptr() == heads[0].untyped_storage().data_ptr()
+               for w in heads)  # one buffer, one product
     with torch.no_grad():
         torch.testing.assert_close(lm(seq, cond), expected, atol=1e-5, rtol=1e-5)
     lm.save(tmp_path)

@@ -4,12 +4,11 @@ At batch 1 (2 rows with guidance) one decoding step is a chain of matrix-vector 
 time is the time to read the weights. What this module changes, measured on a 2-core AVX-512
 CPU at dim 512 x 12 layers (bench/generate.py):
 
-- Weight layout. `F.linear(x, W)` with a float32 W stored [out, in] runs MKL's sgemm with a
-  transposed B, which for 1-2 rows is ~30% slower than the same product with the weight
-  stored [in, out]. `relayout_for_decoding` moves every decoder weight to [in, out] storage
-  in place (the parameter becomes a transposed view of it: same values, same module, no extra
-  memory). float16 / bfloat16 products are fastest in the usual [out, in] layout (float16 by
-  far: [in, out] is 15x slower), so they keep it.
+- The product's form. `F.linear(x, W)` (W stored [out, in]) computes x W^T, which MKL runs as
+  an sgemm with M = rows = 2; computing (W x^T)^T instead, an sgemm with N = 2 over the
+  same storage, took 11.9 ms instead of 29 ms per 512 x 12 step here (the [in, out] layout
+  with F.linear: 20 ms). Same values up to float rounding, no copy of the weights.
+  float16 / bfloat16 products are faster through F.linear, so they keep it.
 - One product for the K output heads (one [K * card, D] buffer) instead of K.
 - A step over plain tensors, run under `torch.inference_mode`, with the sinusoidal positions
   computed once per generation.
@@ -17,9 +16,10 @@ CPU at dim 512 x 12 layers (bench/generate.py):
   the bytes to read; outputs change, so never the default). On a CPU only the matrix products
   run in half precision: activations, the KV cache and attention stay float32 (CPU attention
   in bfloat16 is several times slower than in float32). Measured here (AVX-512 with bf16, no
-  fp16 arithmetic), the products take 11 ms in float16, 14.5 ms in bfloat16, 21 ms in
-  float32 per 512 x 12 step, and float16's longer mantissa keeps greedy tokens closer to
-  float32's (99.5% vs 94% of 400 tokens). On CUDA everything runs in the weights' dtype.
+  fp16 arithmetic), the products take 11 ms in float16 and 14.5 ms in bfloat16 per 512 x 12
+  step, no faster than float32 in the form above: on this CPU the option saves memory, not
+  time. float16's longer mantissa keeps greedy tokens closer to float32's than bfloat16's
+  (99.5% vs 94% of 400 tokens). On CUDA everything runs in the weights' dtype.
 - Optional: `torch.compile` of the step (static shapes: the whole cache under a mask, the
   write position on the device). On this CPU it does not pay: compiling took 49 s (small
   model, loaded machine) and the compiled step was 10-20% slower than the eager one.
@@ -44,11 +44,6 @@ from audiogen.lm.model import AudioLM, DecodeState
 from audiogen.lm.transformer import CrossKV, Transformer, _causal_mask, sinusoidal_embedding
 
 
-def _transposed(weight: torch.Tensor) -> nn.Parameter:
-    """The same [out, in] values as a view of [in, out] contiguous storage."""
-    return nn.Parameter(weight.detach().t().contiguous().t(), requires_grad=False)
-
-
 def _decoder_linears(lm: AudioLM) -> list[nn.Linear]:
     """The Linear layers a decoding step multiplies by (the text projection is not one)."""
     out = []
@@ -59,22 +54,15 @@ def _decoder_linears(lm: AudioLM) -> list[nn.Linear]:
     return out
 
 
-def relayout_for_decoding(lm: AudioLM, dtype: torch.dtype | None = None,
-                          transpose: bool = True) -> torch.Tensor:
-    """In place: decoder Linear weights (and heads) cast to `dtype` when given and, with
-    `transpose`, moved to [in, out] storage; the K heads' weights become views of one buffer.
-    Returns that buffer as a [K * card, D] weight for F.linear (a view when transposed).
+def prepare_for_decoding(lm: AudioLM, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """In place: decoder Linear weights and biases (heads included) cast to `dtype` when
+    given; the K heads' weights become views of one [K * card, D] buffer, which is returned.
     Embeddings, norms and the text projection are left as they are."""
-    for linear in [*_decoder_linears(lm), *lm.heads]:
-        if dtype is not None:
+    if dtype is not None:
+        for linear in [*_decoder_linears(lm), *lm.heads]:
             linear.to(dtype)
-    for linear in _decoder_linears(lm):
-        if transpose:
-            linear.weight = _transposed(linear.weight)
     card = lm.config.card
     heads = torch.cat([h.weight.detach() for h in lm.heads])
-    if transpose:
-        heads = heads.t().contiguous().t()
     for k, head in enumerate(lm.heads):
         head.weight = nn.Parameter(heads[k * card:(k + 1) * card], requires_grad=False)
     return heads
@@ -82,15 +70,27 @@ def relayout_for_decoding(lm: AudioLM, dtype: torch.dtype | None = None,
 
 def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
             ) -> torch.Tensor:
-    """F.linear in the weight's dtype, the result in x's dtype."""
-    if x.dtype == weight.dtype:
-        return F.linear(x, weight, bias)
-    return F.linear(x.to(weight.dtype), weight, bias).to(x.dtype)
+    """x [..., in] -> [..., out] as F.linear, in the weight's dtype, the result in x's dtype.
+
+    float32: computed as (weight @ x^T)^T, MKL's fast form for a few rows (module docstring).
+    """
+    if weight.dtype != torch.float32 or weight.device.type != "cpu":
+        if x.dtype == weight.dtype:
+            return F.linear(x, weight, bias)
+        return F.linear(x.to(weight.dtype), weight, bias).to(x.dtype)
+    # Both contiguous: MKL's fast case is x^T as a transposed view of [rows, in] storage (a
+    # contiguous [in, rows] x^T is 5x slower), and strided outputs would spread to the
+    # elementwise ops and attention downstream.
+    rows = x.reshape(-1, x.shape[-1]).contiguous()
+    y = torch.mm(weight, rows.t()).t().contiguous()
+    if bias is not None:
+        y = y + bias
+    return y.reshape(*x.shape[:-1], weight.shape[0])
 
 
 class FastDecoder(nn.Module):
-    """Wraps an AudioLM, changed in place (weights re-laid out, or cast to `dtype` when given),
-    with a faster `step`. Build it once per model and reuse it.
+    """Wraps an AudioLM (changed in place: heads fused into one buffer, weights cast to
+    `dtype` when given) with a faster `step`. Build it once per model and reuse it.
 
     dtype: None keeps float32 (the same tokens as the plain model); torch.float16 /
       torch.bfloat16 trade exactness for speed (opt-in: tokens differ).
@@ -113,7 +113,7 @@ class FastDecoder(nn.Module):
         # CPU: float32 activations whatever the weights (see the module docstring)
         self.act_dtype = torch.float32 if cpu else weight_dtype
         with torch.no_grad():
-            heads = relayout_for_decoding(lm, dtype, transpose=cpu and weight_dtype == torch.float32)
+            heads = prepare_for_decoding(lm, dtype)
             if not cpu:  # everything else in the weights' dtype too
                 for module in (*lm.embeddings, *[m for m in lm.transformer.modules()
                                                  if isinstance(m, nn.LayerNorm)]):
