@@ -18,6 +18,7 @@ from audiogen.eval.judge import (
     JudgeHead,
     accuracy_report,
     agreement_from_probabilities,
+    both_in_top_k,
     default_judge_dir,
     judge_agreement,
 )
@@ -99,11 +100,34 @@ def test_fit_head_learns_separable_features_and_keeps_best_valid_step():
 
     train, valid = split(10), split(5)
     for hidden in (0, 32):
-        head, score = fit_head(train, valid, 4, JudgeConfig(hidden=hidden, epochs=100))
+        head, score = fit_head([train], valid, None, 4, JudgeConfig(hidden=hidden, epochs=100))
         assert score["valid_top1"] == 1.0 and score["step"] % 10 == 0
         assert torch.allclose(head.feature_mean, train.blocks.mean(dim=0))
         with torch.no_grad():
             assert (valid.clip_probabilities(head).argmax(dim=1) == valid.targets).all()
+
+
+def test_mixture_targets_split_probability_between_their_two_labels():
+    """Mixtures train with 1/2 + 1/2 targets: a head fitted on singles plus mixtures that all
+    sit at one new point learns to give that point about 1/2 to each of the two labels."""
+    g = torch.Generator().manual_seed(1)
+    centres = 3 * torch.randn(4, 16, generator=g)
+    targets = torch.arange(4).repeat(10)
+    singles = SplitFeatures.from_frames([centres[t][None] + 0.3 * torch.randn(1, 16, generator=g)
+                                         for t in targets], targets)
+    point = -centres.mean(dim=0)  # away from every centre
+    pairs = torch.tensor([[0, 2]] * 20)
+    mixtures = SplitFeatures.from_frames([point[None] + 0.3 * torch.randn(1, 16, generator=g)
+                                          for _ in pairs], pairs)
+    soft = mixtures.soft_targets(4)
+    assert soft[0].tolist() == [0.5, 0.0, 0.5, 0.0]
+    assert singles.soft_targets(4)[1].tolist() == [0.0, 1.0, 0.0, 0.0]
+    head, score = fit_head([singles, mixtures], singles, mixtures, 4,
+                           JudgeConfig(hidden=0, epochs=300))
+    assert score["valid_top1"] == 1.0 and score["valid_two_event"] == 1.0
+    with torch.no_grad():
+        p = torch.softmax(head(point[None]), dim=-1)[0]
+    assert p[0] > 0.3 and p[2] > 0.3 and p[1] + p[3] < 0.2
 
 
 def test_corpus_splits_keep_speed_copies_out_of_valid_and_test():
@@ -152,6 +176,10 @@ def test_agreement_arithmetic():
         "two_event"]["both_found_rate"] == 0.5
     assert agreement_from_probabilities(probs[:1], labels, prompts[:1])["two_event"][
         "both_found_rate"] is None
+    pairs = torch.tensor([[0, 1], [1, 0]])
+    assert both_in_top_k(probs[3:], pairs, 3).tolist() == [True, False]
+    assert both_in_top_k(probs[3:], pairs, 2).tolist() == [True, False]
+    assert both_in_top_k(probs[3:], pairs, 4).tolist() == [True, True]
     with pytest.raises(AudiogenError, match="not known"):
         agreement_from_probabilities(probs[:1], labels, [["dog"]])
     with pytest.raises(AudiogenError, match="one or two"):
@@ -237,14 +265,17 @@ def test_train_judge_cli_learns_procedural_classes_and_gives_kl(procedural_corpu
     out_dir, cache = tmp_path / "judge", tmp_path / "cache"
     with pytest.raises(SystemExit) as e:
         main(["train", "judge", "--corpus", str(procedural_corpus), "-o", str(out_dir),
-              "--cache", str(cache)])
+              "--cache", str(cache), "--mixtures", "0.5", "--eval-mixtures", "4"])
     torch.set_num_threads(threads)
     assert e.value.code == 0, capsys.readouterr().err
-    assert "test     6 clips: top-1 1.000" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "test     6 clips: top-1 1.000" in out and "4 two-clip mixtures" in out
     assert len(list(cache.glob("*.npz"))) == 30  # every clip embedded once, cached
     judge = Judge.from_path(out_dir)
     assert judge.labels == sorted(CLASSES) and judge.accuracy["test"]["top1"] == 1.0
     assert judge.trained_on["clips"] == {"train": 18, "valid": 6, "test": 6}
+    assert judge.trained_on["mixtures"] == {"train": 9, "valid": 4, "test": 4}
+    assert judge.accuracy["test_mixtures"]["n"] == 4
 
     # unseen clips, through the audio path (aisfx at 44.1 kHz via judge_agreement's resampling)
     wavs = [torch.from_numpy(_clip(k, 999))[None] for k in CLASSES]

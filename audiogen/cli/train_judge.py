@@ -5,8 +5,10 @@ Examples:
     audiogen train judge --corpus corpus/manifest.jsonl -o runs/judge --cache runs/emb-cache
 
 Embeds every clip once with aisfx (cached per file, by default in ~/.cache/audiogen/embeddings,
-shared with `audiogen evaluate --cache`), fits a few small heads on the train split, keeps the
-best on valid and reports top-1/top-3/per-class accuracy on the test split. Writes DIR/judge.json
+shared with `audiogen evaluate --cache`), mixes pairs of clips (seeded, embedded afresh each
+run), fits a few small heads on the train split and the mixtures, keeps the
+best on valid and reports top-1/top-3/per-class accuracy on the test split, and how often both
+labels of a mixture of two test clips are in its top 3. Writes DIR/judge.json
 (labels, config, accuracies) and DIR/judge.safetensors. Use it with
 `audiogen evaluate ... --classifier judge --classifier-weights DIR`. See README "Judge".
 """
@@ -23,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="judge directory to write")
     parser.add_argument("--cache", help="embedding cache directory (default: "
                         "~/.cache/audiogen/embeddings; 'none' to embed without caching)")
+    parser.add_argument("--mixtures", type=float, default=1.0,
+                        help="two-clip training mixtures per training clip (default 1; 0: none)")
+    parser.add_argument("--eval-mixtures", type=int, default=200,
+                        help="two-clip mixtures drawn from each of valid and test (default 200)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (default 1: fastest on a shared machine)")
 
@@ -38,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     cache = None if args.cache == "none" else (args.cache or str(cache_dir() / "embeddings"))
     start = time.perf_counter()
-    judge = train_judge(args.corpus, cache)
+    judge = train_judge(args.corpus, cache, mixtures=args.mixtures,
+                        eval_mixtures=args.eval_mixtures)
     judge.trained_on["command"] = (f"audiogen train judge --corpus {args.corpus} "
                                    f"-o {args.output}")
     judge.trained_on["seconds"] = round(time.perf_counter() - start, 1)
@@ -49,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     for split in ("valid", "test"):
         acc = judge.accuracy[split]
         print(f"{split:5s} {acc['n']:4d} clips: top-1 {acc['top1']:.3f}  top-3 {acc['top3']:.3f}")
+        mix = judge.accuracy.get(f"{split}_mixtures")
+        if mix:
+            print(f"{split:5s} {mix['n']:4d} two-clip mixtures: both labels in top-2 "
+                  f"{mix['both_top2']:.3f}, in top-3 {mix['both_top3']:.3f}")
     worst = sorted(judge.accuracy["test"]["per_class"].items(), key=lambda kv: kv[1]["top1"])[:5]
     print("test, weakest classes: " + ", ".join(f"{k} {v['top1']:.2f} (n={v['n']})"
                                                for k, v in worst))

@@ -201,6 +201,13 @@ def accuracy_report(probs: torch.Tensor, targets: torch.Tensor,
             "per_class": per_class, "confusions": confusions}
 
 
+def both_in_top_k(probs: torch.Tensor, pairs: torch.Tensor, k: int = 3) -> torch.Tensor:
+    """Whether both labels of each pair are among the top `k`: `probs [N, L]`, `pairs [N, 2]`
+    label indices -> `[N]` bool. The two-event score of `agreement_from_probabilities`."""
+    top = probs.topk(min(k, probs.shape[1]), dim=1).indices  # [N, k]
+    return (top[:, :, None] == pairs[:, None, :]).any(dim=1).all(dim=1)
+
+
 def agreement_from_probabilities(probs: torch.Tensor, labels: list[str],
                                  prompt_labels: list[list[str]], k: int = 3) -> dict[str, Any]:
     """Agreement of the judge with the prompts, from its outputs `probs [N, L]`.
@@ -226,7 +233,8 @@ def agreement_from_probabilities(probs: torch.Tensor, labels: list[str],
             ok = top[i][0] == index[wanted[0]]
             single.append(ok)
         else:
-            ok = all(index[w] in top[i] for w in wanted)
+            ok = bool(both_in_top_k(probs[i:i + 1], torch.tensor([[index[w] for w in wanted]]),
+                                    k)[0])
             double.append(ok)
         per_prompt.append({"labels": wanted, "top": [labels[j] for j in top[i]], "agrees": ok})
 
