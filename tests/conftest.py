@@ -14,3 +14,11 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _grad_mode_is_not_leaked():
+    """A test (or a CLI command run in-process) must not leave autograd switched off."""
+    yield
+    assert torch.is_grad_enabled(), "grad mode was left disabled (use a no_grad context instead)"
+    torch.set_grad_enabled(True)

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedder", default="aisfx",
                         help="FAD embedder: aisfx (default), codec, clap")
     parser.add_argument("--classifier", default="aisfx",
-                        help="KL classifier: aisfx (default) or none")
+                        help="KL classifier: aisfx (default), judge (the corpus judge: "
+                        "--classifier-weights audiogen/assets/judge) or none")
     parser.add_argument("--classifier-weights", help="weights directory of the KL classifier "
                         "(for classifiers that need one, such as a trained judge)")
     parser.add_argument("--codec", help="codec directory (for --embedder codec)")
@@ -58,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
     from audiogen.eval.pipeline import EvalConfig, evaluate
     from audiogen.eval.report import write_report
 
-    torch.set_grad_enabled(False)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = EvalConfig(
@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         pooling=args.pooling, fad_n=args.fad_n, fad_inf_draws=args.fad_inf_draws,
         seed=args.seed, spectrograms=args.spectrograms, cache=args.cache)
     start = time.perf_counter()
-    report, gen, ref = evaluate(args.generated, args.reference, cfg, captions=args.captions)
+    with torch.no_grad():
+        report, gen, ref = evaluate(args.generated, args.reference, cfg, captions=args.captions)
     json_path, md_path = write_report(report, gen, ref, args.output, cfg.spectrograms, cfg.seed)
     for key, label in (("fad", "FAD"), ("fad_inf", "FAD-inf"), ("kl", "KL"), ("clap", "CLAP")):
         section = report[key]

@@ -88,7 +88,6 @@ def load_model(args: argparse.Namespace):
     from audiogen.api import AudioGen
     from audiogen.default_model import default_model_dir
 
-    torch.set_grad_enabled(False)
     if args.device is not None:
         try:
             device = torch.device(args.device)
