@@ -33,6 +33,7 @@ import torch
 
 from audiogen.codec import Codec, CodecConfig, codec_preset
 from audiogen.codec.balancer import Balancer
+from audiogen.codec.conv import boost_init
 from audiogen.codec.discriminator import DiscriminatorConfig, MultiScaleSTFTDiscriminator
 from audiogen.codec.losses import (
     MultiScaleMelLoss,
@@ -73,6 +74,8 @@ class CodecTrainConfig:
     # --- optimisation ---
     lr: float = 3e-4  # Adam learning rate, generator and discriminator (SPEC: 3e-4)
     betas: tuple[float, float] = (0.5, 0.9)  # Adam betas (SPEC)
+    init_gain: float = 0.0  # >0: scale conv weights by it and zero conv biases at init
+    # (audiogen.codec.conv.boost_init; sqrt(3) ~ 1.732 skips the early plateau); 0: torch init
     loss_weights: dict[str, float] = field(default_factory=lambda: {
         "adv": 4.0, "feat": 4.0, "l1": 0.1, "mel": 2.0})  # balancer weights (v2); 0 drops a loss
     commitment_weight: float = 1.0  # RVQ commitment loss, outside the balancer (SPEC: 1)
@@ -130,6 +133,8 @@ class CodecTrainer:
 
         torch.manual_seed(c.seed)  # identical initial weights on every process
         self.codec = Codec(c.codec_config()).to(self.device)
+        if c.init_gain > 0:
+            boost_init(self.codec, c.init_gain)
         self.disc = MultiScaleSTFTDiscriminator(
             DiscriminatorConfig(filters=c.disc_filters)).to(self.device)
         distributed.broadcast_module(self.codec)
