@@ -22,5 +22,6 @@ def default_model_dir() -> Path:
         raise MissingFilesError(
             "default model", missing, str(DEFAULT_MODEL_DIR),
             "This installation ships no default model yet: pass --model DIR (a directory "
-            "written by `audiogen train lm` or `audiogen convert-audiocraft`).")
+            "written by `audiogen train lm` or `audiogen convert-audiocraft`), or train the "
+            "default model into that folder with `make train-default`.")
     return DEFAULT_MODEL_DIR

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The default model's recipe, step by step; every step resumes where an interrupted run stopped.
+#   bash tools/train_default.sh            # or: make train-default
+# Needs the open corpus's Debian packages (the build step prints the apt-get line if any is
+# missing) and about 2 hours on 2 CPU cores. Work happens in runs/default/ (ignored by git);
+# the result is exported to audiogen/assets/default_model/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+AG=${AUDIOGEN:-.venv/bin/audiogen}
+RUN=runs/default
+CODEC_STEPS=${CODEC_STEPS:-1500}
+LM_STEPS=${LM_STEPS:-2000}
+mkdir -p "$RUN"
+
+# 1. the open corpus (deterministic; a rebuild writes identical files)
+[ -f corpus/manifest.jsonl ] || "$AG" data build-open-corpus -o corpus
+
+# 2. the codec: small preset with 4 x 512 codes; reconstruction losses only (the adversarial
+#    ones cost ~20 s a step on this CPU); init_gain lifts the reference init's long plateau.
+"$AG" train codec --data corpus/manifest.jsonl --out "$RUN/codec" --steps "$CODEC_STEPS" \
+  --no-progress batch_size=16 lr=3e-4 num_threads=2 init_gain=1.732 \
+  loss_weights.adv=0 loss_weights.feat=0 codec.bins=512 codec.threshold_ema_dead_code=0.2 \
+  checkpoint_every=100 validate_every=250 log_every=20
+
+# 3. the LM on audio with the mixing augmentation (encoded by the codec on the fly)
+"$AG" train lm --config small --out "$RUN/lm" --no-progress \
+  manifest=corpus/manifest.jsonl codec="$RUN/codec/model" lm.card=512 steps="$LM_STEPS" \
+  num_threads=2 export_dir=audiogen/assets/default_model
