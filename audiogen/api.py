@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from audiogen.audio.io import convert_channels, resample
 from audiogen.errors import AudiogenError, MissingFilesError
 from audiogen.fileio import read_json
 from audiogen.generation import GenerationConfig, decode, generate_long, prepare_condition
 from audiogen.generation.generator import ProgressCallback
+from audiogen.generation.prompt import prompt_waveform
 from audiogen.lm.sampling import SamplingParams
 from audiogen.text.captions import clean_caption
 
@@ -142,21 +142,12 @@ class AudioGen:
         (a single prompt is repeated for several texts). With `include_prompt=False` the
         result starts where the prompt ends. -> (wav [B, 1, T], sample_rate).
         """
-        if audio.dim() == 2:
-            audio = audio[None]
-        if audio.dim() != 3 or audio.shape[-1] == 0:
-            raise AudiogenError(f"expected prompt audio [C, T] or [B, C, T], got "
-                                f"{tuple(audio.shape)}")
-        if not torch.isfinite(audio).all():
-            raise AudiogenError("the prompt audio holds NaN or infinite samples.")
         if texts is None:
-            texts = [None] * audio.shape[0]
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if audio.shape[0] == 1 and len(texts) > 1:
-            audio = audio.expand(len(texts), -1, -1)
-        if len(texts) != audio.shape[0]:
-            raise AudiogenError(f"{len(texts)} texts for {audio.shape[0]} prompt clips.")
-        wav = resample(convert_channels(audio.float(), 1), int(sample_rate), self.sample_rate)
+            wav = prompt_waveform(audio, sample_rate, self.sample_rate)
+            texts = [None] * wav.shape[0]
+        else:
+            texts = [texts] if isinstance(texts, str) else list(texts)
+            wav = prompt_waveform(audio, sample_rate, self.sample_rate, batch=len(texts))
         prompt_seconds = wav.shape[-1] / self.sample_rate
         duration = self.config.check_duration(
             self.config.duration if duration is None else duration)

@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from audiogen.audio.io import convert_channels, resample
 from audiogen.codec.chunked import StreamingDecoder
 from audiogen.errors import AudiogenError
 from audiogen.generation.generator import iter_decode, prepare_condition
 from audiogen.generation.long_form import plan_windows
+from audiogen.generation.prompt import prompt_waveform
 
 FrameCallback = Callable[[int, int], None]  # (frames final, frames in all)
 
@@ -161,17 +161,6 @@ def _encode_prompt(model, audio: torch.Tensor, sample_rate: int | None,
     """Prompt audio [C, T] or [B, C, T] at `sample_rate` -> (codes [batch, K, P], samples)."""
     if sample_rate is None:
         raise AudiogenError("prompt_audio needs its prompt_sample_rate.")
-    if audio.dim() == 2:
-        audio = audio[None]
-    if audio.dim() != 3 or audio.shape[-1] == 0:
-        raise AudiogenError(f"expected prompt audio [C, T] or [B, C, T], got "
-                            f"{tuple(audio.shape)}")
-    if not torch.isfinite(audio).all():
-        raise AudiogenError("the prompt audio holds NaN or infinite samples.")
-    if audio.shape[0] == 1 and batch > 1:
-        audio = audio.expand(batch, -1, -1)
-    if audio.shape[0] != batch:
-        raise AudiogenError(f"{batch} texts for {audio.shape[0]} prompt clips.")
-    wav = resample(convert_channels(audio.float(), 1), int(sample_rate), model.sample_rate)
+    wav = prompt_waveform(audio, sample_rate, model.sample_rate, batch)
     with torch.no_grad():
         return model.codec.encode(wav.to(model.device)), wav.shape[-1]
