@@ -72,6 +72,22 @@ def test_resume_equals_uninterrupted_run(corpus, tmp_path):
     assert not torch.equal(live[key], ema[key]) and torch.equal(exported[key], ema[key])
 
 
+def test_stop_at_trains_in_slices_on_the_whole_runs_schedule(corpus, tmp_path):
+    """`stop_at` stops (checkpoint + export) early without shortening the cosine schedule, so
+    slices of 2 + 2 steps end with the weights of one 4-step run, unlike a run of `steps=2`."""
+    config = tiny_config(cache=str(corpus["cache"]), codec=str(corpus["codec"]), steps=4,
+                         schedule="cosine", warmup_steps=1, ema=False)
+    _train(config, tmp_path / "full")
+    first = _train(tiny_config(**{**config.__dict__, "stop_at": 2}), tmp_path / "sliced")
+    assert first.step == 2 and (tmp_path / "sliced" / "model" / "lm.safetensors").is_file()
+    short = _train(tiny_config(**{**config.__dict__, "steps": 2}), tmp_path / "short")
+    assert first.scheduler.get_last_lr() != short.scheduler.get_last_lr()
+    _train(config, tmp_path / "sliced")
+    a, b = (load_file(str(tmp_path / r / "checkpoints" / "step_00000004" / "lm.safetensors"))
+            for r in ("full", "sliced"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_non_finite_loss_saves_a_checkpoint_and_stops(corpus, tmp_path, monkeypatch):
     original = AudioLM.compute_loss
     calls = {"n": 0}

@@ -50,6 +50,8 @@ class LMTrainConfig:
     # batch_size / (processes x grad_accum)
     # --- optimisation ---
     steps: int = 10000  # total optimizer steps (a resumed run continues up to this)
+    stop_at: int = 0  # stop early at this step (validate, checkpoint, export) with the
+    # schedule still laid out over `steps`: train in slices, or compare runs at equal steps
     lr: float = 5e-4  # AdamW peak learning rate (SPEC §3)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.95])  # AdamW betas (SPEC §3)
     weight_decay: float = 0.1  # AdamW decoupled weight decay, all weights (as the reference)

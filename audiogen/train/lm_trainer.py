@@ -302,7 +302,7 @@ class LMTrainer:
 
     # --- the loop ---
     def train(self, show_progress: bool = True) -> dict[str, float]:
-        """Resume if possible, train up to `steps`, validate, checkpoint, export.
+        """Resume if possible, train up to `steps` (or `stop_at`), validate, checkpoint, export.
 
         Returns the last validation metrics (empty if none ran)."""
         c = self.config
@@ -332,8 +332,9 @@ class LMTrainer:
             + ("" if self.data.valid_set is not None else "; no valid split: no validation"))
         valid: dict[str, float] = {}
         window: list[dict[str, float]] = []
+        end = min(c.steps, c.stop_at) if c.stop_at > 0 else c.steps
         try:
-            while self.step < c.steps:
+            while self.step < end:
                 start = time.perf_counter()
                 metrics = self.train_step()
                 metrics["step_time_s"] = time.perf_counter() - start
@@ -341,7 +342,7 @@ class LMTrainer:
                 logger.progress(1, {"ce": metrics["ce"],
                                     "tok/s": metrics["tokens"] * self.world
                                     / metrics["step_time_s"]})
-                last = self.step == c.steps
+                last = self.step == end
                 if self.step % c.log_every == 0 or last:
                     logger.log("train", self.step, self._summarise(window))
                     window = []
