@@ -237,6 +237,42 @@ def test_shipped_judge_loads_and_states_its_test_accuracy():
     assert weights.stat().st_size < 1_000_000
 
 
+class HalfGainCodec:
+    """A stand-in codec whose "reconstruction" is the input at half gain, counted per call."""
+
+    sample_rate = SR
+    bitrate = 1800.0
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return wav
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        return 0.5 * codes
+
+
+def test_train_judge_with_a_codec_adds_and_measures_its_reconstructions(procedural_corpus):
+    from audiogen.eval.judge_train import train_judge
+
+    codec = HalfGainCodec()
+    judge = train_judge(procedural_corpus, None, grid=[JudgeConfig(embedder="bands", epochs=300)],
+                        embedder=BandEmbedder(), mixtures=0.5, eval_mixtures=4, codec=codec,
+                        log=lambda msg: None)
+    # every clip of every split, and every mixture, once more through the codec
+    assert codec.calls == (18 + 6 + 6) + (9 + 4 + 4)
+    for name in ("test", "test_codec"):
+        assert judge.accuracy[name]["n"] == 6 and judge.accuracy[f"{name}_mixtures"]["n"] == 4
+    assert judge.accuracy["test_codec"]["top1"] >= 0.8  # half gain: still the same sounds
+    assert judge.trained_on["codec_reconstructions"]["bitrate_kbps"] == 1.8
+    plain = train_judge(procedural_corpus, None, grid=[JudgeConfig(embedder="bands", epochs=300)],
+                        embedder=BandEmbedder(), mixtures=0.5, eval_mixtures=4,
+                        log=lambda msg: None)
+    assert "test_codec" not in plain.accuracy and "codec_reconstructions" not in plain.trained_on
+
+
 # --------------------------------------------------------------------------- with aisfx
 @pytest.fixture(scope="module")
 def procedural_corpus(tmp_path_factory):

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="two-clip training mixtures per training clip (default 1; 0: none)")
     parser.add_argument("--eval-mixtures", type=int, default=200,
                         help="two-clip mixtures drawn from each of valid and test (default 200)")
+    parser.add_argument("--codec", metavar="DIR",
+                        help="also train and measure on this codec's reconstructions of every "
+                        "clip and mixture (the judge of a model's generations: give its codec)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (default 1: fastest on a shared machine)")
 
@@ -44,17 +47,25 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     cache = None if args.cache == "none" else (args.cache or str(cache_dir() / "embeddings"))
     start = time.perf_counter()
+    codec = None
+    if args.codec:
+        from audiogen.codec import Codec
+
+        codec = Codec.load(args.codec)
     judge = train_judge(args.corpus, cache, mixtures=args.mixtures,
-                        eval_mixtures=args.eval_mixtures)
+                        eval_mixtures=args.eval_mixtures, codec=codec)
     judge.trained_on["command"] = (f"audiogen train judge --corpus {args.corpus} "
-                                   f"-o {args.output}")
+                                   f"-o {args.output}"
+                                   + (f" --codec {args.codec}" if args.codec else ""))
     judge.trained_on["seconds"] = round(time.perf_counter() - start, 1)
     judge.save(args.output)
     head = f"MLP {judge.config.hidden}" if judge.config.hidden else "linear"
     print(f"judge: {len(judge.labels)} labels, {head} head "
           f"(dropout {judge.config.dropout}, {judge.config.epochs} steps)")
-    for split in ("valid", "test"):
-        acc = judge.accuracy[split]
+    for split in ("valid", "test", "valid_codec", "test_codec"):
+        acc = judge.accuracy.get(split)
+        if acc is None:
+            continue
         print(f"{split:5s} {acc['n']:4d} clips: top-1 {acc['top1']:.3f}  top-3 {acc['top3']:.3f}")
         mix = judge.accuracy.get(f"{split}_mixtures")
         if mix:

@@ -62,6 +62,16 @@ class SplitFeatures:
         clip = torch.cat([torch.full((len(f),), i) for i, f in enumerate(frames)])
         return cls(torch.cat(frames).float(), clip, targets)
 
+    @classmethod
+    def concat(cls, parts: list[SplitFeatures]) -> SplitFeatures:
+        """One set of the clips of `parts` (all single clips, or all mixtures)."""
+        offsets = [0]
+        for part in parts[:-1]:
+            offsets.append(offsets[-1] + len(part.targets))
+        return cls(torch.cat([p.blocks for p in parts]),
+                   torch.cat([p.clip_of_block + o for p, o in zip(parts, offsets)]),
+                   torch.cat([p.targets for p in parts]))
+
     def clip_probabilities(self, head: JudgeHead) -> torch.Tensor:
         """Each clip's mean over its blocks of the head's softmax -> `[N, L]`."""
         probs = torch.softmax(head(self.blocks), dim=-1)
@@ -166,27 +176,59 @@ def mix(a: torch.Tensor, b: torch.Tensor, offset: float) -> torch.Tensor:
     return out
 
 
-def embed_mixtures(entries: list[ManifestEntry], pairs: list[tuple[int, int, float]],
-                   embedder: Any, eval_rate: int = 16000,
-                   log: Callable[[str], None] = _log) -> list[np.ndarray]:
-    """Frame embeddings of two-clip mixtures (made at `eval_rate`, not cached: they are
-    drawn afresh from the seed each run)."""
-    from audiogen.audio.io import load_audio, resample
+def embed_waves(make: Callable[[int], torch.Tensor], n: int, embedder: Any, what: str,
+                eval_rate: int = 16000, log: Callable[[str], None] = _log) -> list[np.ndarray]:
+    """Frame embeddings of `n` clips `make(k)` (`[1, T]` at `eval_rate`; not cached: mixtures
+    and codec reconstructions are made afresh each run)."""
+    from audiogen.audio.io import resample
+
+    out = []
+    for k in range(n):
+        wav = resample(make(k), eval_rate, embedder.sample_rate)
+        out.append(embedder.embed(wav).double().numpy())
+        if (k + 1) % 100 == 0 or k + 1 == n:
+            log(f"embedded {k + 1}/{n} {what}")
+    return out
+
+
+def clip_loader(entries: list[ManifestEntry], eval_rate: int = 16000
+                ) -> Callable[[int], torch.Tensor]:
+    """`load(k)`: row k's audio `[1, T]` at `eval_rate`, read once."""
+    from audiogen.audio.io import load_audio
 
     loaded: dict[int, torch.Tensor] = {}
 
-    def clip(k: int) -> torch.Tensor:
+    def load(k: int) -> torch.Tensor:
         if k not in loaded:
             loaded[k] = load_audio(entries[k].path, sample_rate=eval_rate, channels=1)[0]
         return loaded[k]
+    return load
 
-    out = []
-    for n, (i, j, offset) in enumerate(pairs, 1):
-        wav = resample(mix(clip(i), clip(j), offset), eval_rate, embedder.sample_rate)
-        out.append(embedder.embed(wav).double().numpy())
-        if n % 100 == 0 or n == len(pairs):
-            log(f"embedded {n}/{len(pairs)} mixtures")
-    return out
+
+def codec_roundtrip(codec: Any, eval_rate: int = 16000) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`wav [1, T]` at `eval_rate` -> the codec's reconstruction, same rate and length."""
+    from audiogen.audio.io import resample
+
+    @torch.inference_mode()
+    def roundtrip(wav: torch.Tensor) -> torch.Tensor:
+        x = resample(wav, eval_rate, codec.sample_rate)[None]
+        y = codec.decode(codec.encode(x))[0, :, : x.shape[-1]]
+        return resample(y, codec.sample_rate, eval_rate)
+    return roundtrip
+
+
+def embed_mixtures(entries: list[ManifestEntry], pairs: list[tuple[int, int, float]],
+                   embedder: Any, eval_rate: int = 16000,
+                   transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                   log: Callable[[str], None] = _log) -> list[np.ndarray]:
+    """Frame embeddings of two-clip mixtures made at `eval_rate` (then `transform`ed)."""
+    clip = clip_loader(entries, eval_rate)
+
+    def make(k: int) -> torch.Tensor:
+        i, j, offset = pairs[k]
+        wav = mix(clip(i), clip(j), offset)
+        return transform(wav) if transform is not None else wav
+    return embed_waves(make, len(pairs), embedder, "mixtures", eval_rate, log)
 
 
 @torch.no_grad()
@@ -264,26 +306,40 @@ def select_head(train: list[SplitFeatures], valid: SplitFeatures,
 
 
 def mixture_features(entries: list[ManifestEntry], n: int, seed: int, labels: list[str],
-                     embedder: Any, log: Callable[[str], None] = _log) -> SplitFeatures | None:
+                     embedder: Any, transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                     log: Callable[[str], None] = _log) -> SplitFeatures | None:
     """`n` seeded two-label mixtures of `entries`, embedded, targets `[n, 2]` (None if n = 0)."""
     pairs = draw_pairs(entries, n, seed)
     if not pairs:
         return None
     index = {label: i for i, label in enumerate(labels)}
-    frames = embed_mixtures(entries, pairs, embedder, log=log)
+    frames = embed_mixtures(entries, pairs, embedder, transform=transform, log=log)
     targets = torch.tensor([[index[entries[i].label], index[entries[j].label]]
                             for i, j, _ in pairs])
     return SplitFeatures.from_frames([torch.from_numpy(f) for f in frames], targets)
 
 
+def reconstruction_features(entries: list[ManifestEntry], labels: list[str], embedder: Any,
+                            roundtrip: Callable[[torch.Tensor], torch.Tensor],
+                            log: Callable[[str], None] = _log) -> SplitFeatures:
+    """The rows' audio through the codec, embedded, with the rows' labels."""
+    clip = clip_loader(entries)
+    frames = embed_waves(lambda k: roundtrip(clip(k)), len(entries), embedder,
+                         "codec reconstructions", log=log)
+    return split_features(entries, frames, labels)
+
+
 def train_judge(manifest: str | os.PathLike, cache_dir: str | None,
                 grid: list[JudgeConfig] | None = None, embedder: Any = None,
-                mixtures: float = 1.0, eval_mixtures: int = EVAL_MIXTURES,
+                mixtures: float = 1.0, eval_mixtures: int = EVAL_MIXTURES, codec: Any = None,
                 log: Callable[[str], None] = _log) -> Judge:
     """Embed the corpus, select a head on valid, measure it on test; return the judge.
 
     `mixtures`: training mixtures per training clip; `eval_mixtures`: mixtures drawn from each
-    of valid and test (0: select and measure on single clips only). The stored config's `epochs` is the
+    of valid and test (0: select and measure on single clips only). `codec`: a `Codec` whose
+    reconstructions of every clip and mixture are added to each split, so the judge also knows
+    the sounds through that codec (what it will score: generations are codec output); test
+    then reports real and reconstructed audio apart. The stored config's `epochs` is the
     winning step, so retraining with that config alone reproduces the same head.
     """
     from audiogen.eval.embedders import build_embedder
@@ -297,28 +353,49 @@ def train_judge(manifest: str | os.PathLike, cache_dir: str | None,
             for s, rows in splits.items()}
     counts = {"train": round(mixtures * len(splits["train"])), "valid": eval_mixtures,
               "test": eval_mixtures}
-    mixed = {s: mixture_features(rows, counts[s], MIX_SEEDS[s], labels, embedder, log)
+    mixed = {s: mixture_features(rows, counts[s], MIX_SEEDS[s], labels, embedder, log=log)
              for s, rows in splits.items()}
+    coded: dict[str, SplitFeatures] = {}
+    coded_mixed: dict[str, SplitFeatures | None] = {}
+    if codec is not None:
+        roundtrip = codec_roundtrip(codec)
+        coded = {s: reconstruction_features(rows, labels, embedder, roundtrip, log)
+                 for s, rows in splits.items()}
+        coded_mixed = {s: mixture_features(rows, counts[s], MIX_SEEDS[s], labels, embedder,
+                                           roundtrip, log) for s, rows in splits.items()}
+
+    def joined(s: str, singles: bool) -> SplitFeatures | None:
+        parts = [data[s], coded.get(s)] if singles else [mixed[s], coded_mixed.get(s)]
+        parts = [p for p in parts if p is not None]
+        return SplitFeatures.concat(parts) if parts else None
+
     log(f"selecting among {len(grid)} heads on valid:")
-    train = [data["train"]] + ([mixed["train"]] if mixed["train"] is not None else [])
-    head, config, candidates = select_head(train, data["valid"], mixed["valid"], len(labels),
-                                           grid, log)
+    train = [p for p in (joined("train", True), joined("train", False)) if p is not None]
+    head, config, candidates = select_head(train, joined("valid", True),
+                                           joined("valid", False), len(labels), grid, log)
     accuracy: dict[str, Any] = {}
     with torch.no_grad():
         for s in ("valid", "test"):
-            accuracy[s] = accuracy_report(data[s].clip_probabilities(head), data[s].targets,
-                                          labels)
-            if mixed[s] is not None:
-                probs = mixed[s].clip_probabilities(head)
-                accuracy[f"{s}_mixtures"] = {
-                    "n": len(mixed[s].targets),
-                    **{f"both_top{k}": round(float(both_in_top_k(probs, mixed[s].targets, k)
-                                                   .float().mean()), 4) for k in (2, 3)}}
+            for name, singles, mixes in ((s, data[s], mixed[s]),
+                                         (f"{s}_codec", coded.get(s), coded_mixed.get(s))):
+                if singles is not None:
+                    accuracy[name] = accuracy_report(singles.clip_probabilities(head),
+                                                     singles.targets, labels)
+                if mixes is not None:
+                    probs = mixes.clip_probabilities(head)
+                    accuracy[f"{name}_mixtures"] = {
+                        "n": len(mixes.targets),
+                        **{f"both_top{k}": round(float(both_in_top_k(probs, mixes.targets, k)
+                                                       .float().mean()), 4) for k in (2, 3)}}
     trained_on = {"manifest": str(manifest),
                   "clips": {s: len(rows) for s, rows in splits.items()},
                   "speed_copies_in_train": sum("variant_of" in e.extra for e in splits["train"]),
                   "mixtures": {s: len(m.targets) if m is not None else 0
                                for s, m in mixed.items()},
                   "mixture_seeds": MIX_SEEDS, "selection": candidates}
+    if codec is not None:
+        trained_on["codec_reconstructions"] = {
+            "bitrate_kbps": round(codec.bitrate / 1000, 3),
+            "note": "every clip and mixture of each split also through the codec"}
     return Judge(head, labels, config, embedder.describe(), accuracy, trained_on,
                  embedder=embedder)
