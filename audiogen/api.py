@@ -57,8 +57,12 @@ class AudioGen:
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike,
                         device: str | torch.device | None = None,
-                        text_encoder_path: str | os.PathLike | None = None) -> AudioGen:
+                        text_encoder_path: str | os.PathLike | None = None,
+                        fast: bool = True) -> AudioGen:
         """Load a model directory (codec.json/.safetensors + lm.json/.safetensors).
+
+        fast: decode with `audiogen.generation.fast.FastDecoder` (the same greedy tokens as
+        the plain LM, about twice the steps per second on a CPU); False keeps the plain LM.
 
         device: default CUDA when available, else CPU. The text encoder is loaded on first use
         from where lm.json says (the installed MiniLM package, or a local T5 folder), or from
@@ -80,6 +84,10 @@ class AudioGen:
         codec = Codec.load(directory, device)
         lm = AudioLM.load(directory, device,
                           None if text_encoder_path is None else str(text_encoder_path))
+        if fast:
+            from audiogen.generation.fast import FastDecoder
+
+            lm = FastDecoder(lm)
         generation = read_json(directory / "lm.json").get("generation")
         return cls(codec, lm, GenerationConfig.from_dict(generation))
 

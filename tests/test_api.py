@@ -171,3 +171,15 @@ def test_codec_and_lm_must_match(model):
     other = Codec(dataclasses.replace(tiny_codec_config(), bins=32))
     with pytest.raises(AudiogenError, match="does not match"):
         AudioGen(other, model.lm)
+
+
+def test_from_pretrained_decodes_with_the_fast_decoder_unless_asked_not_to(model_dir):
+    from audiogen.generation.fast import FastDecoder
+    from audiogen.lm import AudioLM
+
+    fast = AudioGen.from_pretrained(model_dir, device="cpu")
+    plain = AudioGen.from_pretrained(model_dir, device="cpu", fast=False)
+    assert isinstance(fast.lm, FastDecoder) and type(plain.lm) is AudioLM
+    greedy = {"duration": 0.4, "seed": 2, "temperature": 0.0}
+    torch.testing.assert_close(fast.generate(["rain"], **greedy)[0],
+                               plain.generate(["rain"], **greedy)[0])

@@ -38,6 +38,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         "when available)")
     parser.add_argument("--text-encoder", type=Path, default=None, metavar="DIR",
                         help="local folder of the text encoder, overriding lm.json (e.g. t5-large)")
+    parser.add_argument("--plain-decoder", action="store_true",
+                        help="decode with the plain LM instead of the fast decoder (same "
+                        "greedy tokens; for comparisons and debugging)")
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +101,8 @@ def load_model(args: argparse.Namespace):
                                 "has no CUDA device; use --device cpu.")
     model_dir = args.model if args.model is not None else default_model_dir()
     return AudioGen.from_pretrained(model_dir, device=args.device,
-                                    text_encoder_path=args.text_encoder)
+                                    text_encoder_path=args.text_encoder,
+                                    fast=not args.plain_decoder)
 
 
 def sampling_kwargs(args: argparse.Namespace, seed: int) -> dict:
