@@ -59,8 +59,13 @@ def test_pairing_by_stem_ignores_folder_and_extension():
         pair_by_stem(["/a/x.wav", "/b/x.flac"], ref)
 
 
-def test_unimplemented_and_unknown_classifiers_say_so():
+def test_unimplemented_and_unknown_classifiers_say_so(monkeypatch):
+    from audiogen.eval import kl
+
+    monkeypatch.setitem(kl.NOT_IMPLEMENTED, "later", "a network not ported yet")
     with pytest.raises(AudiogenError, match="not available in this version"):
+        build_classifier("later")
+    with pytest.raises(AudiogenError, match="needs --classifier-weights"):
         build_classifier("passt")
     with pytest.raises(AudiogenError, match="unknown classifier"):
         build_classifier("nope")

@@ -45,9 +45,12 @@ class Classifier(Protocol):
 CLASSIFIERS: dict[str, tuple[str, str, bool]] = {
     "aisfx": ("audiogen.eval.embedders.aisfx", "AisfxClassifier", False),
     "judge": ("audiogen.eval.judge", "Judge", True),  # shipped: audiogen/assets/judge
+    # the paper's KL classifier: the released passt-s-f128-p16-s10-ap.476-swa.pt or its folder
+    "passt": ("audiogen.eval.passt", "Passt", True),
 }
 
-NOT_IMPLEMENTED = {"passt": "PaSST (the AudioGen paper's KL classifier, 527 AudioSet labels)"}
+# name -> description, for classifiers that are known but not ported (none at present)
+NOT_IMPLEMENTED: dict[str, str] = {}
 
 
 def check_classifier(name: str) -> tuple[str, str, bool]:
