@@ -8,6 +8,8 @@ spectrograms of generated/reference pairs. Runs offline. Examples:
         --clap models/clap-htsat-unfused -o runs/eval.json
     audiogen evaluate --generated out/ --reference data/test/ --embedder codec \\
         --codec models/my-model --fad-n 100 -o runs/eval.json
+    audiogen evaluate --generated out/ --reference data/test/ --embedder vggish \\
+        --vggish models/vggish -o runs/eval.json
 
 KL pairs files by name (out/dog_1.wav with data/test/dog_1.flac). See README "Evaluate".
 """
@@ -24,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--captions", help="captions for the CLAP score: JSONL rows with "
                         "path + caption(s), or lines `name<TAB>caption`")
     parser.add_argument("--embedder", default="aisfx",
-                        help="FAD embedder: aisfx (default), codec, clap")
+                        help="FAD embedder: aisfx (default), codec, clap, vggish (the paper's; "
+                        "--vggish), vggish-pca, panns (--panns)")
     parser.add_argument("--classifier", default="aisfx",
                         help="KL classifier: aisfx (default), judge (the corpus judge: "
                         "--classifier-weights audiogen/assets/judge) or none")
@@ -33,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codec", help="codec directory (for --embedder codec)")
     parser.add_argument("--clap", help="LAION-CLAP directory in transformers format "
                         "(default: ~/.cache/audiogen/clap)")
+    parser.add_argument("--vggish", help="directory holding the torchvggish weights "
+                        "vggish-10086976.pth (+ vggish_pca_params-970ea276.pth for vggish-pca), "
+                        "or the weights file (for --embedder vggish / vggish-pca)")
+    parser.add_argument("--panns", help="PANNs CNN14 checkpoint Cnn14_mAP=0.431.pth (32 kHz) or "
+                        "Cnn14_16k_mAP=0.438.pth, or its directory (for --embedder panns)")
     parser.add_argument("--sample-rate", type=int, default=16000,
                         help="resample every file to this rate first (default 16000; 0: keep "
                         "each file's rate)")
@@ -65,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         embedder=args.embedder,
         classifier=None if args.classifier in ("none", "") else args.classifier,
         classifier_weights=args.classifier_weights, codec=args.codec, clap=args.clap,
+        vggish=args.vggish, panns=args.panns,
         sample_rate=args.sample_rate or None,
         pooling=args.pooling, fad_n=args.fad_n, fad_inf_draws=args.fad_inf_draws,
         seed=args.seed, spectrograms=args.spectrograms, cache=args.cache)

@@ -2,7 +2,7 @@
 distributions, CLAP text-audio consistency, codec quality against Opus, and reports.
 
     fad.py          Fréchet distance, FAD at N, FAD-inf
-    embedders/      the embedder protocol and table; aisfx, codec latents
+    embedders/      the embedder protocol and table; aisfx, codec latents, VGGish, PANNs
     kl.py           the classifier protocol and table; KL(reference || generated)
     clap.py         CLAP score and CLAP audio embeddings from local weights
     audio_sets.py   folders of audio: listing, checks, loading at a common rate

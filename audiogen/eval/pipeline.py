@@ -36,6 +36,8 @@ class EvalConfig:
     classifier_weights: str | None = None  # its weights directory, if it needs one
     codec: str | None = None  # codec directory, for the "codec" embedder
     clap: str | None = None  # LAION-CLAP directory (None: the default cache location)
+    vggish: str | None = None  # torchvggish weights directory or file, for "vggish(-pca)"
+    panns: str | None = None  # PANNs CNN14 checkpoint (or its directory), for "panns"
     sample_rate: int | None = 16000  # common evaluation rate (None: keep each file's rate)
     pooling: str = "frames"  # "frames": every embedding frame; "clip": one mean per clip
     fad_n: int | None = None  # generated clips for "FAD at N" (None: all of them)
@@ -212,7 +214,8 @@ def evaluate(generated: str | os.PathLike, reference: str | os.PathLike,
         warnings.append(f"the sets have different sample rates (generated "
                         f"{sorted(set(gen.sample_rates))}, reference "
                         f"{sorted(set(ref.sample_rates))} Hz): {handling}.")
-    embedder = build_embedder(cfg.embedder, codec=cfg.codec, clap=cfg.clap)
+    embedder = build_embedder(cfg.embedder, codec=cfg.codec, clap=cfg.clap, vggish=cfg.vggish,
+                              panns=cfg.panns)
     _log(f"FAD: embedding {len(ref.files)} reference and {len(gen.files)} generated files "
          f"with {embedder.name}")
     cache = None

@@ -1,13 +1,16 @@
 """Where evaluation weights live: a per-user cache, and checks that name what is missing.
 
 Nothing here downloads: weights are either shipped inside an installed package (aisfx) or put
-in a directory by the user (CLAP, the project's codec). Converted copies go to `cache_dir()`.
+in a directory by the user (CLAP, the project's codec, VGGish, PANNs). Converted copies go to
+`cache_dir()`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from audiogen.errors import AudiogenError, MissingFilesError
 
 
 def cache_dir() -> Path:
@@ -21,3 +24,48 @@ def cache_dir() -> Path:
 def default_clap_dir() -> Path:
     """Where a LAION-CLAP checkpoint (transformers format) is looked for by default."""
     return cache_dir() / "clap"
+
+
+def find_weights_file(path: str | os.PathLike, names: list[str], what: str,
+                      hint: str) -> Path:
+    """The weights file `path` points to: the file itself, or the first of `names` inside it.
+
+    A missing file or a directory holding none of `names` raises `MissingFilesError` listing
+    the expected file names and the directory they go in.
+    """
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for name in names:
+            if (path / name).is_file():
+                return path / name
+        raise MissingFilesError(what, names, str(path), hint)
+    raise MissingFilesError(what, [path.name if path.suffix else names[0]],
+                            str(path.parent if path.suffix else path), hint)
+
+
+def read_torch_weights(path: Path, what: str) -> dict:
+    """The dict pickled in a PyTorch checkpoint, read by torch's weights-only unpickler.
+
+    Public checkpoints often store numpy arrays or scalars beside the tensors (PCA parameters,
+    a data sampler's state), so numpy's array and scalar constructors are allowed; nothing
+    else is, and numpy arrays come back as tensors.
+    """
+    import numpy as np
+    import torch
+
+    core = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core
+    allowed = [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype]
+    allowed += [type(np.dtype(t)) for t in ("float32", "float64", "int64", "int32", "bool")]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError or RuntimeError depending on the file
+        raise AudiogenError(f"{what}: cannot read {path} as a PyTorch weights file with the "
+                            f"safe (weights-only) loader: {str(e).splitlines()[-1][:300]}") from e
+    if not isinstance(data, dict):
+        raise AudiogenError(f"{what}: {path} holds a {type(data).__name__}, not a dict of "
+                            "weights.")
+    return {k: torch.from_numpy(np.asarray(v)) if isinstance(v, np.ndarray) else v
+            for k, v in data.items()}

@@ -10,9 +10,12 @@ lives in its own module, imported only when asked for.
 | aisfx   | CNN trained on sound-effect libraries (ISMIR 2022), 512-dim / 2.3 s | inside `aisfx` pkg |
 | codec   | this project's codec: continuous encoder latents, D-dim / frame     | `--codec DIR`      |
 | clap    | LAION-CLAP audio tower (transformers' ClapModel), 512-dim / clip    | `--clap DIR`       |
+| vggish  | VGGish (the AudioGen paper's FAD), 128-dim / 0.96 s, no PCA         | `--vggish PATH`    |
+| vggish-pca | VGGish as torchvggish outputs it: ReLU, PCA, 8-bit, 128-dim / 0.96 s | `--vggish PATH` |
+| panns   | PANNs CNN14 (16 or 32 kHz checkpoint), 2048-dim / clip              | `--panns PATH`     |
 
-VGGish, PANNs and PaSST are named in `NOT_IMPLEMENTED`: asking for them gives a message that
-says so and what to use instead, rather than an untested port (see the README, "Evaluate").
+PaSST is named in `NOT_IMPLEMENTED`: asking for it gives a message that says so and what to
+use instead, rather than an untested port (see the README, "Evaluate").
 """
 
 from __future__ import annotations
@@ -46,11 +49,12 @@ EMBEDDERS: dict[str, tuple[str, str, str | None]] = {
     "aisfx": ("audiogen.eval.embedders.aisfx", "AisfxEmbedder", None),
     "codec": ("audiogen.eval.embedders.codec_latents", "CodecLatentEmbedder", "codec"),
     "clap": ("audiogen.eval.clap", "ClapAudioEmbedder", "clap"),
+    "vggish": ("audiogen.eval.embedders.vggish", "VGGishEmbedder", "vggish"),
+    "vggish-pca": ("audiogen.eval.embedders.vggish", "VGGishPCAEmbedder", "vggish"),
+    "panns": ("audiogen.eval.embedders.panns", "PannsEmbedder", "panns"),
 }
 
 NOT_IMPLEMENTED: dict[str, str] = {
-    "vggish": "VGGish (the AudioGen paper's FAD embedder)",
-    "panns": "PANNs CNN14",
     "passt": "PaSST (the AudioGen paper's KL classifier)",
 }
 
