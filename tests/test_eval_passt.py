@@ -158,3 +158,33 @@ def test_registered_as_kl_classifier():
         build_classifier("passt")
     passt = build_classifier("passt", str(WEIGHTS))
     assert isinstance(passt, Passt) and passt.net.config.num_heads == 1  # 64 / 64
+
+
+def test_evaluate_cli_reports_passt_kl(tmp_path, capsys):
+    """`audiogen evaluate --classifier passt --classifier-weights FILE` end to end (16 kHz files)."""
+    import json
+
+    import soundfile as sf
+
+    from audiogen.cli.main import main
+    from audiogen.codec import Codec, CodecConfig
+
+    Codec(CodecConfig(n_filters=4, ratios=[4, 2], dimension=8, lstm_layers=0, n_q=2,
+                      bins=16)).save(tmp_path / "codec")
+    g = torch.Generator().manual_seed(5)
+    for folder, scale in (("gen", 0.3), ("ref", 0.1)):
+        (tmp_path / folder).mkdir()
+        for k in range(3):
+            wav = scale * torch.randn(16000, generator=g) * torch.linspace(0, 1, 16000) ** k
+            sf.write(str(tmp_path / folder / f"clip{k}.wav"), wav.numpy(), 16000)
+    out = tmp_path / "out" / "report.json"
+    argv = ["evaluate", "--generated", str(tmp_path / "gen"), "--reference",
+            str(tmp_path / "ref"), "-o", str(out), "--embedder", "codec", "--codec",
+            str(tmp_path / "codec"), "--classifier", "passt", "--classifier-weights",
+            str(WEIGHTS), "--spectrograms", "0", "--threads", "1"]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code in (0, None), capsys.readouterr().err
+    kl = json.loads(out.read_text())["kl"]
+    assert kl["available"] and kl["pairs"] == 3 and kl["value"] > 0
+    assert kl["classifier"]["name"] == "passt" and kl["classifier"]["weights"] == str(WEIGHTS)
