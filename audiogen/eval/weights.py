@@ -45,12 +45,12 @@ def find_weights_file(path: str | os.PathLike, names: list[str], what: str,
                             str(path.parent if path.suffix else path), hint)
 
 
-def read_torch_weights(path: Path, what: str) -> dict:
+def read_torch_weights(path: Path, what: str, hint: str = "") -> dict:
     """The dict pickled in a PyTorch checkpoint, read by torch's weights-only unpickler.
 
     Public checkpoints often store numpy arrays or scalars beside the tensors (PCA parameters,
     a data sampler's state), so numpy's array and scalar constructors are allowed; nothing
-    else is, and numpy arrays come back as tensors.
+    else is, and numpy arrays come back as tensors. `hint` ends the message of a refusal.
     """
     import numpy as np
     import torch
@@ -62,8 +62,13 @@ def read_torch_weights(path: Path, what: str) -> dict:
         with torch.serialization.safe_globals(allowed):
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError or RuntimeError depending on the file
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
+        # torch's message is long; its "WeightsUnpickler error" line names what was refused
+        reason = next((ln.split(" Please use")[0] for ln in lines if "Unpickler error" in ln),
+                      f"{type(e).__name__}: {lines[0]}")
         raise AudiogenError(f"{what}: cannot read {path} as a PyTorch weights file with the "
-                            f"safe (weights-only) loader: {str(e).splitlines()[-1][:300]}") from e
+                            f"safe (weights-only) loader: {reason[:300]}"
+                            + (f"\n{hint}" if hint else "")) from e
     if not isinstance(data, dict):
         raise AudiogenError(f"{what}: {path} holds a {type(data).__name__}, not a dict of "
                             "weights.")

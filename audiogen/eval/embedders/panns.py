@@ -43,6 +43,12 @@ HINT = ("Put a PANNs CNN14 checkpoint (Cnn14_mAP=0.431.pth for 32 kHz or "
         "Cnn14_16k_mAP=0.438.pth for 16 kHz, from zenodo.org/record/3987831) in a directory "
         "and pass it, or the file itself, with --panns PATH; nothing is downloaded here.")
 
+# a checkpoint whose training state holds objects the safe loader refuses: keep only "model"
+UNREADABLE_HINT = (
+    "If you trust the file, keep only its weights once (this unpickles it fully): python -c "
+    "\"import torch; c = torch.load('IN.pth', weights_only=False); "
+    "torch.save({'model': c['model']}, 'OUT.pth')\" and pass OUT.pth.")
+
 
 class ConvBlock(nn.Module):
     """Two 3x3 conv (no bias) + batch norm + ReLU, then `pool` x `pool` average pooling."""
@@ -154,7 +160,7 @@ def map_key(key: str) -> str:
 def load_cnn14(path: str | os.PathLike) -> tuple[Cnn14, Path]:
     """CNN14 from a checkpoint file, or from a directory holding one of `CHECKPOINTS`."""
     weights = find_weights_file(path, CHECKPOINTS, "PANNs CNN14", HINT)
-    data = read_torch_weights(weights, "PANNs CNN14")
+    data = read_torch_weights(weights, "PANNs CNN14", UNREADABLE_HINT)
     state = data.get("model", data)  # released files: {"model": state_dict, ...}
     if not isinstance(state, dict):
         raise AudiogenError(f"{weights}: its 'model' entry is not a state dict. {HINT}")
