@@ -152,25 +152,28 @@ def test_wrapped_checkpoints_and_label_csv(tmp_path, reference):
         Passt.from_path(tmp_path / "0")
 
 
-def test_registered_as_kl_classifier():
-    assert check_classifier("passt")[0] == "audiogen.eval.passt"
+def test_registered_as_kl_classifier_and_embedder():
+    from audiogen.eval.embedders import build_embedder
+
+    assert check_classifier("passt", str(WEIGHTS))[0] == "audiogen.eval.passt"
     with pytest.raises(AudiogenError, match="needs --classifier-weights"):
-        build_classifier("passt")
+        check_classifier("passt")
     passt = build_classifier("passt", str(WEIGHTS))
     assert isinstance(passt, Passt) and passt.net.config.num_heads == 1  # 64 / 64
+    with pytest.raises(AudiogenError, match="needs --passt"):
+        build_embedder("passt")
+    embedder = build_embedder("passt", passt=str(WEIGHTS))
+    assert embedder.dim == 64 and embedder.fingerprint
 
 
 def test_evaluate_cli_reports_passt_kl(tmp_path, capsys):
-    """`audiogen evaluate --classifier passt --classifier-weights FILE` end to end (16 kHz files)."""
+    """`audiogen evaluate` with PaSST as FAD embedder and KL classifier, on 16 kHz files."""
     import json
 
     import soundfile as sf
 
     from audiogen.cli.main import main
-    from audiogen.codec import Codec, CodecConfig
 
-    Codec(CodecConfig(n_filters=4, ratios=[4, 2], dimension=8, lstm_layers=0, n_q=2,
-                      bins=16)).save(tmp_path / "codec")
     g = torch.Generator().manual_seed(5)
     for folder, scale in (("gen", 0.3), ("ref", 0.1)):
         (tmp_path / folder).mkdir()
@@ -179,12 +182,14 @@ def test_evaluate_cli_reports_passt_kl(tmp_path, capsys):
             sf.write(str(tmp_path / folder / f"clip{k}.wav"), wav.numpy(), 16000)
     out = tmp_path / "out" / "report.json"
     argv = ["evaluate", "--generated", str(tmp_path / "gen"), "--reference",
-            str(tmp_path / "ref"), "-o", str(out), "--embedder", "codec", "--codec",
-            str(tmp_path / "codec"), "--classifier", "passt", "--classifier-weights",
-            str(WEIGHTS), "--spectrograms", "0", "--threads", "1"]
+            str(tmp_path / "ref"), "-o", str(out), "--embedder", "passt", "--passt",
+            str(WEIGHTS), "--classifier", "passt", "--classifier-weights", str(WEIGHTS),
+            "--pooling", "clip", "--spectrograms", "0", "--threads", "1"]
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code in (0, None), capsys.readouterr().err
-    kl = json.loads(out.read_text())["kl"]
+    report = json.loads(out.read_text())
+    kl = report["kl"]
     assert kl["available"] and kl["pairs"] == 3 and kl["value"] > 0
     assert kl["classifier"]["name"] == "passt" and kl["classifier"]["weights"] == str(WEIGHTS)
+    assert report["fad"]["available"] and report["settings"]["embedder"]["dim"] == 64

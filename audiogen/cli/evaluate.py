@@ -27,12 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "path + caption(s), or lines `name<TAB>caption`")
     parser.add_argument("--embedder", default="aisfx",
                         help="FAD embedder: aisfx (default), codec, clap, vggish (the paper's; "
-                        "--vggish), vggish-pca, panns (--panns)")
+                        "--vggish), vggish-pca, panns (--panns), passt (--passt)")
     parser.add_argument("--classifier", default="aisfx",
                         help="KL classifier: aisfx (default), judge (the corpus judge: "
-                        "--classifier-weights audiogen/assets/judge) or none")
-    parser.add_argument("--classifier-weights", help="weights directory of the KL classifier "
-                        "(for classifiers that need one, such as a trained judge)")
+                        "--classifier-weights audiogen/assets/judge), passt (the paper's: "
+                        "--classifier-weights passt-s-f128-p16-s10-ap.476-swa.pt or its "
+                        "directory) or none")
+    parser.add_argument("--classifier-weights", help="weights directory (or file) of the KL "
+                        "classifier (for classifiers that need one: judge, passt)")
     parser.add_argument("--codec", help="codec directory (for --embedder codec)")
     parser.add_argument("--clap", help="LAION-CLAP directory in transformers format "
                         "(default: ~/.cache/audiogen/clap)")
@@ -41,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "or the weights file (for --embedder vggish / vggish-pca)")
     parser.add_argument("--panns", help="PANNs CNN14 checkpoint Cnn14_mAP=0.431.pth (32 kHz) or "
                         "Cnn14_16k_mAP=0.438.pth, or its directory (for --embedder panns)")
+    parser.add_argument("--passt", help="PaSST checkpoint passt-s-f128-p16-s10-ap.476-swa.pt "
+                        "or its directory (for --embedder passt; 768-dim per 10 s segment)")
     parser.add_argument("--sample-rate", type=int, default=16000,
                         help="resample every file to this rate first (default 16000; 0: keep "
                         "each file's rate)")
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         embedder=args.embedder,
         classifier=None if args.classifier in ("none", "") else args.classifier,
         classifier_weights=args.classifier_weights, codec=args.codec, clap=args.clap,
-        vggish=args.vggish, panns=args.panns,
+        vggish=args.vggish, panns=args.panns, passt=args.passt,
         sample_rate=args.sample_rate or None,
         pooling=args.pooling, fad_n=args.fad_n, fad_inf_draws=args.fad_inf_draws,
         seed=args.seed, spectrograms=args.spectrograms, cache=args.cache)

@@ -53,8 +53,9 @@ CLASSIFIERS: dict[str, tuple[str, str, bool]] = {
 NOT_IMPLEMENTED: dict[str, str] = {}
 
 
-def check_classifier(name: str) -> tuple[str, str, bool]:
-    """The table row of `name`, or an error saying what is available."""
+def check_classifier(name: str, weights: str | None = None) -> tuple[str, str, bool]:
+    """The table row of `name`, or an error saying what is available or that `weights` (its
+    --classifier-weights) are needed."""
     if name in NOT_IMPLEMENTED:
         raise AudiogenError(
             f"classifier {name!r} ({NOT_IMPLEMENTED[name]}) is not available in this version: "
@@ -62,14 +63,15 @@ def check_classifier(name: str) -> tuple[str, str, bool]:
             f"weights offline). Use one of: {', '.join(sorted(CLASSIFIERS))}.")
     if name not in CLASSIFIERS:
         raise AudiogenError(f"unknown classifier {name!r}; choose one of {sorted(CLASSIFIERS)}")
+    if CLASSIFIERS[name][2] and not weights:
+        raise AudiogenError(f"classifier {name!r} needs --classifier-weights PATH (its weights "
+                            "directory or file).")
     return CLASSIFIERS[name]
 
 
 def build_classifier(name: str, weights: str | None = None) -> Classifier:
     """Build classifier `name`; `weights` is its directory when the table says it needs one."""
-    module_name, class_name, needs_weights = check_classifier(name)
-    if needs_weights and not weights:
-        raise AudiogenError(f"classifier {name!r} needs --classifier-weights DIR.")
+    module_name, class_name, needs_weights = check_classifier(name, weights)
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls.from_path(weights) if needs_weights else cls()
 

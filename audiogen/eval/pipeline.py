@@ -38,6 +38,7 @@ class EvalConfig:
     clap: str | None = None  # LAION-CLAP directory (None: the default cache location)
     vggish: str | None = None  # torchvggish weights directory or file, for "vggish(-pca)"
     panns: str | None = None  # PANNs CNN14 checkpoint (or its directory), for "panns"
+    passt: str | None = None  # PaSST checkpoint (or its directory), for "passt"
     sample_rate: int | None = 16000  # common evaluation rate (None: keep each file's rate)
     pooling: str = "frames"  # "frames": every embedding frame; "clip": one mean per clip
     fad_n: int | None = None  # generated clips for "FAD at N" (None: all of them)
@@ -204,7 +205,7 @@ def evaluate(generated: str | os.PathLike, reference: str | os.PathLike,
     if cfg.pooling not in ("frames", "clip"):
         raise AudiogenError(f"--pooling must be 'frames' or 'clip', not {cfg.pooling!r}")
     if cfg.classifier is not None:
-        check_classifier(cfg.classifier)  # fail before the long part
+        check_classifier(cfg.classifier, cfg.classifier_weights)  # fail before the long part
     gen, ref = scan(generated, "generated"), scan(reference, "reference")
     warnings: list[str] = []
     if set(gen.sample_rates) != set(ref.sample_rates):
@@ -215,7 +216,7 @@ def evaluate(generated: str | os.PathLike, reference: str | os.PathLike,
                         f"{sorted(set(gen.sample_rates))}, reference "
                         f"{sorted(set(ref.sample_rates))} Hz): {handling}.")
     embedder = build_embedder(cfg.embedder, codec=cfg.codec, clap=cfg.clap, vggish=cfg.vggish,
-                              panns=cfg.panns)
+                              panns=cfg.panns, passt=cfg.passt)
     _log(f"FAD: embedding {len(ref.files)} reference and {len(gen.files)} generated files "
          f"with {embedder.name}")
     cache = None

@@ -13,9 +13,10 @@ lives in its own module, imported only when asked for.
 | vggish  | VGGish (the AudioGen paper's FAD), 128-dim / 0.96 s, no PCA         | `--vggish PATH`    |
 | vggish-pca | VGGish as torchvggish outputs it: ReLU, PCA, 8-bit, 128-dim / 0.96 s | `--vggish PATH` |
 | panns   | PANNs CNN14 (16 or 32 kHz checkpoint), 2048-dim / clip              | `--panns PATH`     |
+| passt   | PaSST-S (the paper's KL classifier), pre-head 768-dim / 10 s        | `--passt PATH`     |
 
-PaSST is named in `NOT_IMPLEMENTED`: asking for it gives a message that says so and what to
-use instead, rather than an untested port (see the README, "Evaluate").
+A name in `NOT_IMPLEMENTED` (none at present) gives a message that says so and what to use
+instead, rather than an untested port.
 """
 
 from __future__ import annotations
@@ -52,11 +53,10 @@ EMBEDDERS: dict[str, tuple[str, str, str | None]] = {
     "vggish": ("audiogen.eval.embedders.vggish", "VGGishEmbedder", "vggish"),
     "vggish-pca": ("audiogen.eval.embedders.vggish", "VGGishPCAEmbedder", "vggish"),
     "panns": ("audiogen.eval.embedders.panns", "PannsEmbedder", "panns"),
+    "passt": ("audiogen.eval.passt", "Passt", "passt"),
 }
 
-NOT_IMPLEMENTED: dict[str, str] = {
-    "passt": "PaSST (the AudioGen paper's KL classifier)",
-}
+NOT_IMPLEMENTED: dict[str, str] = {}
 
 
 def build_embedder(name: str, **paths: Any) -> Embedder:

@@ -82,7 +82,8 @@ class Passt:
         if len(self.labels) != n:
             raise AudiogenError(f"{len(self.labels)} label names for {n} outputs")
         self.label_source = label_source if labels else "indices"  # where names came from
-        self.weights = weights  # checkpoint path, for reports and cache keys
+        self.weights = weights  # checkpoint path, for reports
+        self.fingerprint: str | None = None  # identity of the checkpoint file, for caches
         self.segment = int(SEGMENT_SECONDS * self.sample_rate)
         self.min_samples = int(MIN_SECONDS * self.sample_rate)
 
@@ -94,7 +95,10 @@ class Passt:
         labels, csv_path = None, file.parent / LABELS_CSV
         if csv_path.is_file():
             labels = read_labels(csv_path, net.config.num_classes)
-        return cls(net, str(file), labels, label_source=str(csv_path))
+        passt = cls(net, str(file), labels, label_source=str(csv_path))
+        stat = file.stat()
+        passt.fingerprint = f"{stat.st_size}-{stat.st_mtime_ns}"
+        return passt
 
     def segments(self, wav: torch.Tensor, sample_rate: int | None = None) -> list[torch.Tensor]:
         """`wav [C, T]` -> mono 32 kHz pieces `[1, <= 10 s]` (too short a last piece dropped)."""
