@@ -78,10 +78,6 @@ class MelFrontEnd(nn.Module):
         self.register_buffer("mel_banks", kaldi_mel_banks(c.n_mels, c.n_fft, c.sample_rate,
                                                           c.fmin, c.fmax), persistent=False)
 
-    def frames(self, n_samples: int) -> int:
-        """Spectrogram frames for `n_samples` input samples (pre-emphasis drops one)."""
-        return (n_samples - 1) // self.config.hop + 1
-
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         if wav.dim() != 2:
             raise ValueError(f"expected waveforms [B, T], got {tuple(wav.shape)}")

@@ -114,11 +114,6 @@ class PasstNet(nn.Module):
         self.head_dist = nn.Linear(c.embed_dim, c.num_classes)  # in the checkpoint; unused
         self.eval()
 
-    def max_frames(self) -> int:
-        """Most spectrogram frames the time position embedding covers."""
-        c = self.config
-        return (c.time_patches - 1) * c.stride + c.patch + c.stride - 1
-
     def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
         if mel.dim() != 3:
