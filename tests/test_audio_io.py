@@ -14,7 +14,7 @@ from audiogen.audio import (
     rms_db,
     save_audio,
 )
-from audiogen.errors import AudioReadError, AudiogenError
+from audiogen.errors import AudiogenError, AudioReadError
 
 
 def sine(freq=440.0, sr=16000, seconds=0.5, channels=1):

@@ -16,7 +16,7 @@ import soundfile as sf
 import soxr
 import torch
 
-from audiogen.errors import AudioReadError, AudiogenError
+from audiogen.errors import AudiogenError, AudioReadError
 from audiogen.fileio import atomic_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
@@ -59,8 +59,8 @@ def load_audio(
     """
     path = Path(path)
     _, sr, _ = audio_info(path)
-    start = int(round(offset * sr))
-    frames = -1 if duration is None else int(round(duration * sr))
+    start = round(offset * sr)
+    frames = -1 if duration is None else round(duration * sr)
     try:
         data, sr = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as e:
@@ -157,4 +157,4 @@ def loudness_normalize(wav: torch.Tensor, target_db: float = -25.0, eps: float =
 
 
 def seconds_to_samples(seconds: float, sample_rate: int) -> int:
-    return int(math.ceil(seconds * sample_rate))
+    return math.ceil(seconds * sample_rate)

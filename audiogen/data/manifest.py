@@ -84,8 +84,6 @@ def read_manifest(path: str | os.PathLike, split: str | None = None,
 def write_manifest(path: str | os.PathLike, entries: Iterable[ManifestEntry]) -> Path:
     """Write entries as JSONL, atomically."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            for e in entries:
-                f.write(json.dumps(e.to_json(), ensure_ascii=False) + "\n")
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.writelines(json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in entries)
     return path
