@@ -159,3 +159,9 @@ def test_compiled_step_greedy_equals_plain():
     fast = FastDecoder(copy.deepcopy(lm), compile=True)
     assert torch.equal(decode(fast, cond, 8, guidance=3.0, sampling=GREEDY), plain)
     assert fast.compile_seconds is not None and fast.compile_seconds > 0
+
+
+def test_wrapping_twice_is_refused_with_a_clear_message():
+    fast = FastDecoder(AudioLM(lm_preset("tiny")))
+    with pytest.raises(TypeError, match="fast=False"):
+        FastDecoder(fast)

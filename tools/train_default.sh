@@ -26,4 +26,9 @@ mkdir -p "$RUN"
 # 3. the LM on audio with the mixing augmentation (encoded by the codec on the fly)
 "$AG" train lm --config small --out "$RUN/lm" --no-progress \
   manifest=corpus/manifest.jsonl codec="$RUN/codec/model" lm.card=512 steps="$LM_STEPS" \
-  num_threads=2 export_dir=audiogen/assets/default_model
+  num_threads=2 checkpoint_every=100 keep_checkpoints=30 export_dir=audiogen/assets/default_model
+
+# 4. the judge that scores generations: the corpus labels, on real audio and on this codec's
+#    reconstructions (about 16 min on one thread)
+"$AG" train judge --corpus corpus/manifest.jsonl -o audiogen/assets/judge \
+  --codec "$RUN/codec/model" --threads 1

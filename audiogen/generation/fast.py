@@ -106,6 +106,10 @@ class FastDecoder(nn.Module):
     def __init__(self, lm: AudioLM, dtype: torch.dtype | None = None, static: bool = False,
                  compile: bool = False, cuda_graphs: bool = False):
         super().__init__()
+        if not isinstance(lm, AudioLM):
+            raise TypeError(f"FastDecoder wraps an AudioLM, not a {type(lm).__name__} "
+                            "(AudioGen.from_pretrained already decodes with a FastDecoder; load "
+                            "with fast=False to wrap the plain LM with other options)")
         self.lm = lm.eval()
         device = lm.heads[0].weight.device
         weight_dtype = dtype or lm.heads[0].weight.dtype

@@ -1,0 +1,314 @@
+"""Measure the default model's card: every number in docs/model_card.md comes from here.
+
+    .venv/bin/python tools/model_card.py prepare                 # test set, floor, ceiling
+    .venv/bin/python tools/model_card.py codec                   # codec vs Opus (evaluate-codec)
+    .venv/bin/python tools/model_card.py testgen --name final    # one clip per test caption
+    .venv/bin/python tools/model_card.py fad                     # FAD/KL of every set so far
+    .venv/bin/python tools/model_card.py prompts --name final --cfg 3   # judge agreement
+    .venv/bin/python tools/model_card.py summary                 # the tables, as Markdown
+
+`--name NAME` picks a model: `final` is `--model` (default: the embedded default model); any
+other name needs `--model DIR`, or `--checkpoint RUN/checkpoints/step_N` (its EMA weights with
+the final model's codec, for comparisons at equal steps). Every stage writes under
+runs/model_card/ and skips what it already wrote (delete a file or folder to redo it).
+
+Sets compared by FAD (aisfx) against the test split's real audio:
+- ceiling: the codec's reconstructions of the test audio (the best an LM on this codec can do);
+- floor: real train-split audio of a different label for every test clip (real sound that
+  ignores the caption);
+- gen_NAME_gG: one generation per test caption (its first caption), cropped to the clip's length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from audiogen.audio.io import load_audio, save_audio
+from audiogen.data.open_corpus.captions import CLASSES
+from audiogen.fileio import write_json
+
+AUDIOGEN = [str(Path(sys.executable).parent / "audiogen")]  # the venv's console script
+PROMPTS = ROOT / "tools" / "model_card_prompts.json"
+SR = 16000
+
+
+def read_manifest(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def clip_name(row: dict) -> str:
+    return row["id"].replace("/", "__")
+
+
+def prepare(args) -> None:
+    """test_audio/ + captions.tsv + labels.json, floor_audio/, ceiling_audio/."""
+    out, manifest = Path(args.out), Path(args.manifest)
+    rows = read_manifest(manifest)
+    test = [r for r in rows if r["split"] == "test"]
+    train = [r for r in rows if r["split"] == "train"]
+    folder = out / "test_audio"
+    if not folder.is_dir():
+        tmp = out / "test_audio.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for r in test:
+            shutil.copyfile(manifest.parent / r["path"], tmp / (clip_name(r) + ".flac"))
+        tmp.rename(folder)
+    (out / "captions.tsv").write_text("".join(f"{clip_name(r)}\t{r['captions'][0]}\n"
+                                              for r in test))
+    write_json(out / "labels.json", {clip_name(r): r["label"] for r in test})
+    print(f"test split: {len(test)} clips, {len({r['label'] for r in test})} labels")
+
+    floor = out / "floor_audio"
+    if not floor.is_dir():
+        rng = np.random.default_rng(0)
+        tmp = out / "floor_audio.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for r in test:
+            others = [t for t in train if t["label"] != r["label"]]
+            pick = others[int(rng.integers(len(others)))]
+            shutil.copyfile(manifest.parent / pick["path"], tmp / (clip_name(r) + ".flac"))
+        tmp.rename(floor)
+
+    ceiling = out / "ceiling_audio"
+    if not ceiling.is_dir():
+        from audiogen.codec import Codec
+
+        codec = Codec.load(args.model)
+        tmp = out / "ceiling_audio.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        with torch.inference_mode():
+            for r in test:
+                wav, _ = load_audio(folder / (clip_name(r) + ".flac"), SR, 1)
+                rec = codec.decode(codec.encode(wav[None]))[0, :, : wav.shape[-1]]
+                save_audio(tmp / (clip_name(r) + ".wav"), rec, SR)
+        tmp.rename(ceiling)
+    print(f"wrote {folder}, {floor}, {ceiling}")
+
+
+def codec_eval(args) -> None:
+    target = Path(args.out) / "codec.json"
+    if target.is_file():
+        print(f"{target} exists")
+        return
+    subprocess.run(AUDIOGEN + ["evaluate-codec", "--model", args.model, "--data",
+                               str(Path(args.out) / "test_audio"), "--seconds", "0",
+                               "--threads", str(args.threads), "-o", str(target)], check=True)
+
+
+def model_dir(args) -> str:
+    """The model of `--name`: the final model, an explicit directory, or a checkpoint."""
+    if args.checkpoint:
+        ckpt, out = Path(args.checkpoint), Path(args.out) / "models" / args.name
+        if not (out / "lm.safetensors").is_file():
+            out.mkdir(parents=True, exist_ok=True)
+            for name in ("codec.json", "codec.safetensors"):
+                shutil.copyfile(Path(args.model) / name, out / name)
+            shutil.copyfile(ckpt / "lm.json", out / "lm.json")
+            shutil.copyfile(ckpt / "ema.safetensors", out / "lm.safetensors")
+        return str(out)
+    return args.model
+
+
+def load_model(args):
+    from audiogen.api import AudioGen
+
+    return AudioGen.from_pretrained(model_dir(args), device="cpu", fast=args.fast)
+
+
+def generate_batches(model, prompts: list[str], seconds: float, cfg: float, seed: int,
+                     batch: int) -> list[torch.Tensor]:
+    """One `[1, T]` clip per prompt, `batch` prompts per call, seeded per call."""
+    wavs: list[torch.Tensor] = []
+    for start in range(0, len(prompts), batch):
+        wav, _ = model.generate(prompts[start:start + batch], duration=seconds, cfg_coef=cfg,
+                                seed=seed + start)
+        wavs.extend(wav[:, :1])
+        print(f"  {len(wavs)}/{len(prompts)}", flush=True)
+    return wavs
+
+
+def testgen(args) -> None:
+    """gen_NAME_gCFG/: one generation per test caption, cropped to the test clip's length."""
+    out = Path(args.out)
+    folder = out / f"gen_{args.name}_g{args.cfg:g}"
+    if folder.is_dir():
+        print(f"{folder} exists")
+        return
+    captions = dict(line.split("\t", 1) for line in
+                    (out / "captions.tsv").read_text().splitlines())
+    names = sorted(captions)
+    model = load_model(args)
+    wavs = generate_batches(model, [captions[n] for n in names], 4.0, args.cfg, 0, args.batch)
+    tmp = out / (folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, wav in zip(names, wavs):
+        ref, _ = load_audio(out / "test_audio" / f"{name}.flac", SR, 1)
+        save_audio(tmp / f"{name}.wav", wav[:, : ref.shape[-1]], SR)
+    tmp.rename(folder)
+    print(f"wrote {folder}")
+
+
+def fad(args) -> None:
+    """`audiogen evaluate` of every set against test_audio: FAD (aisfx), KL (the judge)."""
+    out = Path(args.out)
+    sets = ["ceiling_audio", "floor_audio"] + sorted(p.name for p in out.glob("gen_*"))
+    for name in [s for s in sets if (out / s).is_dir() and not s.endswith(".tmp")]:
+        target = out / "fad" / f"{name}.json"
+        if target.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(AUDIOGEN + [
+            "evaluate", "--generated", str(out / name), "--reference", str(out / "test_audio"),
+            "--classifier", "judge", "--classifier-weights", str(ROOT / "audiogen/assets/judge"),
+            "--captions", str(out / "captions.tsv"), "--cache", str(out / "embeddings"),
+            "--threads", str(args.threads), "-o", str(target)], check=True)
+
+
+def prompt_list() -> tuple[list[str], list[list[str]], dict]:
+    spec = json.loads(PROMPTS.read_text())
+    prompts = [CLASSES[label][0] for label in CLASSES]
+    labels = [[label] for label in CLASSES]
+    for a, b in spec["two_event"]:
+        prompts.append(f"{CLASSES[a][0]} while {CLASSES[b][0]}")
+        labels.append([a, b])
+    return prompts, labels, spec
+
+
+def prompts_stage(args) -> None:
+    """Judge agreement on the fixed prompt list: prompts_NAME_gCFG.json (+ the audio)."""
+    from audiogen.eval.judge import Judge, judge_agreement
+
+    out = Path(args.out)
+    target = out / f"prompts_{args.name}_g{args.cfg:g}.json"
+    if target.is_file():
+        print(f"{target} exists")
+        return
+    prompts, labels, spec = prompt_list()
+    model = load_model(args)
+    folder = out / target.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    wavs, all_labels = [], []
+    for seed in spec["seeds"]:
+        clips = generate_batches(model, prompts, spec["duration"], args.cfg, 1000 * seed,
+                                 args.batch)
+        for i, wav in enumerate(clips):
+            save_audio(folder / f"{i:02d}_seed{seed}.wav", wav, SR)
+        wavs += clips
+        all_labels += labels
+    result = judge_agreement(Judge.default(), wavs, all_labels, sample_rate=SR)
+    result["prompts"] = prompts
+    write_json(target, result)
+    print(json.dumps({k: result[k] for k in ("single_event", "two_event")}))
+
+
+def references(args) -> None:
+    """The judge on real audio: test clips and their codec reconstructions (single event), and
+    0 dB mixes of two test clips for each two-event pair, real and through the codec."""
+    from audiogen.codec import Codec
+    from audiogen.eval.judge import Judge, judge_agreement
+
+    out = Path(args.out)
+    target = out / "judge_references.json"
+    if target.is_file():
+        print(f"{target} exists")
+        return
+    judge, codec = Judge.default(), Codec.load(args.model)
+    labels = json.loads((out / "labels.json").read_text())
+    names = sorted(labels)
+    result = {}
+    for kind, folder, suffix in (("real", "test_audio", ".flac"), ("codec", "ceiling_audio", ".wav")):
+        wavs = [load_audio(out / folder / f"{n}{suffix}", SR, 1)[0] for n in names]
+        result[f"single_{kind}"] = judge_agreement(judge, wavs, [[labels[n]] for n in names],
+                                                   sample_rate=SR)["single_event"]
+    by_label: dict[str, list[str]] = {}
+    for n in names:
+        by_label.setdefault(labels[n], []).append(n)
+    _, _, spec = prompt_list()
+    mixes, pair_labels = [], []
+    for a, b in spec["two_event"]:
+        for k in range(min(2, len(by_label.get(a, [])), len(by_label.get(b, [])))):
+            x, _ = load_audio(out / "test_audio" / f"{by_label[a][k]}.flac", SR, 1)
+            y, _ = load_audio(out / "test_audio" / f"{by_label[b][k]}.flac", SR, 1)
+            n = min(x.shape[-1], y.shape[-1])
+            x, y = x[:, :n], y[:, :n]
+            mix = x / x.pow(2).mean().sqrt().clamp_min(1e-5) + y / y.pow(2).mean().sqrt().clamp_min(1e-5)
+            mixes.append(0.5 * mix / mix.abs().max().clamp_min(1e-5))
+            pair_labels.append([a, b])
+    with torch.inference_mode():
+        coded = [codec.decode(codec.encode(m[None]))[0, :, : m.shape[-1]] for m in mixes]
+    for kind, wavs in (("real", mixes), ("codec", coded)):
+        result[f"two_event_{kind}"] = judge_agreement(judge, wavs, pair_labels,
+                                                      sample_rate=SR)["two_event"]
+    write_json(target, result)
+    print(json.dumps(result))
+
+
+def summary(args) -> None:
+    """Markdown tables of everything measured so far, to runs/model_card/summary.md."""
+    out = Path(args.out)
+    lines = ["| set | clips | FAD (aisfx) | FAD-inf | KL (judge) |", "|---|---|---|---|---|"]
+    for path in sorted((out / "fad").glob("*.json")):
+        r = json.loads(path.read_text())
+
+        def value(section: str) -> str:
+            s = r.get(section) or {}
+            return f"{s['value']:.3f}" if s.get("available") and "value" in s else "n/a"
+        lines.append(f"| {path.stem} | {r['sets']['generated'].get('files', '?')} | "
+                     f"{value('fad')} | {value('fad_inf')} | {value('kl')} |")
+    lines += ["", "| prompts | single-event top-1 | two-event both in top-3 |", "|---|---|---|"]
+    for path in sorted(out.glob("prompts_*.json")):
+        r = json.loads(path.read_text())
+        lines.append(f"| {path.stem} | {r['single_event']['accuracy']} (n={r['single_event']['n']})"
+                     f" | {r['two_event']['both_found_rate']} (n={r['two_event']['n']}) |")
+    refs = out / "judge_references.json"
+    if refs.is_file():
+        lines += ["", "judge references: " + refs.read_text()]
+    codec = out / "codec.md"
+    if codec.is_file():
+        lines += ["", codec.read_text()]
+    text = "\n".join(lines) + "\n"
+    (out / "summary.md").write_text(text)
+    print(text)
+
+
+STAGES = {"prepare": prepare, "codec": codec_eval, "testgen": testgen, "fad": fad,
+          "prompts": prompts_stage, "references": references, "summary": summary}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=list(STAGES))
+    parser.add_argument("--model", default=str(ROOT / "audiogen/assets/default_model"))
+    parser.add_argument("--name", default="final", help="label of the model in file names")
+    parser.add_argument("--checkpoint", help="RUN/checkpoints/step_N: its EMA weights")
+    parser.add_argument("--cfg", type=float, default=3.0, help="guidance coefficient")
+    parser.add_argument("--manifest", default=str(ROOT / "corpus/manifest.jsonl"))
+    parser.add_argument("--out", default=str(ROOT / "runs/model_card"))
+    parser.add_argument("--batch", type=int, default=10, help="prompts per generate call")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-fast", dest="fast", action="store_false",
+                        help="the plain decoder instead of FastDecoder (same tokens)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    STAGES[args.stage](args)
+
+
+if __name__ == "__main__":
+    main()
