@@ -258,6 +258,11 @@ def references(args) -> None:
     print(json.dumps(result))
 
 
+def _value(report: dict, section: str) -> str:
+    s = report.get(section) or {}
+    return f"{s['value']:.3f}" if s.get("available") and "value" in s else "n/a"
+
+
 def summary(args) -> None:
     """Markdown tables of everything measured so far, to runs/model_card/summary.md."""
     out = Path(args.out)
@@ -265,11 +270,8 @@ def summary(args) -> None:
     for path in sorted((out / "fad").glob("*.json")):
         r = json.loads(path.read_text())
 
-        def value(section: str) -> str:
-            s = r.get(section) or {}
-            return f"{s['value']:.3f}" if s.get("available") and "value" in s else "n/a"
         lines.append(f"| {path.stem} | {r['sets']['generated'].get('files', '?')} | "
-                     f"{value('fad')} | {value('fad_inf')} | {value('kl')} |")
+                     f"{_value(r, 'fad')} | {_value(r, 'fad_inf')} | {_value(r, 'kl')} |")
     lines += ["", "| prompts | single-event top-1 | two-event both in top-3 |", "|---|---|---|"]
     for path in sorted(out.glob("prompts_*.json")):
         r = json.loads(path.read_text())
