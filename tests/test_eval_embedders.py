@@ -16,14 +16,6 @@ needs_aisfx = pytest.mark.skipif(importlib.util.find_spec("aisfx") is None,
                                         "pip install --no-deps aisfx==0.1.2")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # fastest on a shared, busy machine
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def aisfx(tmp_path_factory):
     from audiogen.eval.embedders.aisfx import AisfxEmbedder

@@ -21,14 +21,6 @@ VGGISH_DIR = FIXTURES / "vggish_random"
 PANNS_DIRS = {32000: FIXTURES / "panns32k_random", 16000: FIXTURES / "panns16k_random"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # fastest on a shared, busy machine
-    yield
-    torch.set_num_threads(threads)
-
-
 def _clip(sr: int) -> torch.Tensor:
     wav, file_sr = load_audio(FIXTURES / f"embedder_clip_{sr // 1000}k.wav")
     assert file_sr == sr

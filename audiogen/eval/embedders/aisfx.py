@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiogen.errors import AudiogenError, MissingFilesError
+from audiogen.eval.embedders.conv_block import ConvBlock
 from audiogen.eval.weights import cache_dir
 from audiogen.fileio import atomic_path
 
@@ -118,23 +119,6 @@ def to_blocks(spec: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- network
-class ConvBlock(nn.Module):
-    """Two 3x3 conv + batch norm + ReLU, then max pooling."""
-
-    def __init__(self, in_ch: int, out_ch: int, pool: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_ch)
-        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_ch)
-        self.pool = pool
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.relu(self.bn2(self.conv2(x)))
-        return F.max_pool2d(x, self.pool) if self.pool > 1 else x
-
-
 class AisfxNet(nn.Module):
     """The embedding CNN: 4 conv blocks (64..512 channels), mean over mel, max over time."""
 

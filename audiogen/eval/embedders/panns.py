@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiogen.errors import AudiogenError
+from audiogen.eval.embedders.conv_block import ConvBlock
 from audiogen.eval.weights import find_weights_file, read_torch_weights
 
 CHECKPOINTS = ["Cnn14_mAP=0.431.pth", "Cnn14_16k_mAP=0.438.pth"]  # looked for in a directory
@@ -48,23 +49,6 @@ UNREADABLE_HINT = (
     "If you trust the file, keep only its weights once (this unpickles it fully): python -c "
     "\"import torch; c = torch.load('IN.pth', weights_only=False); "
     "torch.save({'model': c['model']}, 'OUT.pth')\" and pass OUT.pth.")
-
-
-class ConvBlock(nn.Module):
-    """Two 3x3 conv (no bias) + batch norm + ReLU, then `pool` x `pool` average pooling."""
-
-    def __init__(self, in_ch: int, out_ch: int, pool: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_ch)
-        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_ch)
-        self.pool = pool
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.relu(self.bn2(self.conv2(x)))
-        return F.avg_pool2d(x, self.pool) if self.pool > 1 else x
 
 
 class Cnn14(nn.Module):
@@ -89,7 +73,7 @@ class Cnn14(nn.Module):
         self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
         self.mel_norm = nn.BatchNorm2d(mel_weights.shape[1])
         ins = (1,) + tuple(channels[:-1])
-        self.blocks = nn.ModuleList(ConvBlock(i, o, 2 if b < N_BLOCKS - 1 else 1)
+        self.blocks = nn.ModuleList(ConvBlock(i, o, 2 if b < N_BLOCKS - 1 else 1, pooling="avg")
                                     for b, (i, o) in enumerate(zip(ins, channels)))
         self.fc = nn.Linear(channels[-1], channels[-1])
         self.head = nn.Linear(channels[-1], n_classes)
