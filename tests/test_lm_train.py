@@ -88,6 +88,21 @@ def test_stop_at_trains_in_slices_on_the_whole_runs_schedule(corpus, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_resume_on_the_audio_path_repeats_the_uninterrupted_run(corpus, tmp_path):
+    """Manifest path (a loader process, mixing, condition dropout): stopped at step 3 and
+    resumed, the losses equal an uninterrupted run's (the loader's iterator starts at step 3
+    on resume and draws from the global RNG, which must not shift the dropout draws)."""
+    config = tiny_config(manifest=str(corpus["manifest"]), codec=str(corpus["codec"]), steps=6,
+                         lm={"cfg_dropout": 0.3}, mixing={"prob": 0.5}, batch_size=2,
+                         segment_seconds=0.5, num_workers=1, checkpoint_every=3)
+    _train(config, tmp_path / "full")
+    _train(tiny_config(**{**config.__dict__, "stop_at": 3}), tmp_path / "split")
+    _train(config, tmp_path / "split")
+    la, lb = ([r["ce"] for r in read_metrics(tmp_path / run / "metrics.jsonl", "train")]
+              for run in ("full", "split"))
+    assert la == lb and len(la) == 6
+
+
 def test_non_finite_loss_saves_a_checkpoint_and_stops(corpus, tmp_path, monkeypatch):
     original = AudioLM.compute_loss
     calls = {"n": 0}

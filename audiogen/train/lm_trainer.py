@@ -155,8 +155,10 @@ class LMTrainer:
         totals: dict[str, float] = defaultdict(float)
         tokens = 0
         for i in range(c.grad_accum):
-            torch.manual_seed(_seed(c.seed, "step", self.step, self.rank, i))
             batch = next(self._batches)
+            # seeded after the batch: making it may draw from the global RNG (a DataLoader
+            # draws its base seed when its iterator starts, on resume at another step)
+            torch.manual_seed(_seed(c.seed, "step", self.step, self.rank, i))
             with sharding.gradient_sync(self.model, i == c.grad_accum - 1):
                 with self._autocast():
                     loss, metrics = self.model(batch.codes, batch.mask, batch.text_states,
