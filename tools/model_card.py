@@ -15,7 +15,8 @@ runs/model_card/ and skips what it already wrote (delete a file or folder to red
 Sets compared by FAD (aisfx) against the test split's real audio:
 - ceiling: the codec's reconstructions of the test audio (the best an LM on this codec can do);
 - floor: real train-split audio of a different label for every test clip (real sound that
-  ignores the caption);
+  ignores the caption), and floor_codec: the same through the codec (codec output that
+  ignores the caption: the floor in the generations' own domain);
 - gen_NAME_gG: one generation per test caption (its first caption), cropped to the clip's length.
 """
 
@@ -52,7 +53,8 @@ def clip_name(row: dict) -> str:
 
 
 def prepare(args) -> None:
-    """test_audio/ + captions.tsv + labels.json, floor_audio/, ceiling_audio/."""
+    """test_audio/ + captions.tsv + labels.json, floor_audio/, and both through the codec:
+    ceiling_audio/, floor_codec_audio/."""
     out, manifest = Path(args.out), Path(args.manifest)
     rows = read_manifest(manifest)
     test = [r for r in rows if r["split"] == "test"]
@@ -82,21 +84,26 @@ def prepare(args) -> None:
             shutil.copyfile(manifest.parent / pick["path"], tmp / (clip_name(r) + ".flac"))
         tmp.rename(floor)
 
-    ceiling = out / "ceiling_audio"
-    if not ceiling.is_dir():
-        from audiogen.codec import Codec
+    for source, target in ((folder, out / "ceiling_audio"), (floor, out / "floor_codec_audio")):
+        if not target.is_dir():
+            reconstruct(args.model, source, target)
+    print(f"wrote {folder}, {floor} and their codec reconstructions")
 
-        codec = Codec.load(args.model)
-        tmp = out / "ceiling_audio.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        with torch.inference_mode():
-            for r in test:
-                wav, _ = load_audio(folder / (clip_name(r) + ".flac"), SR, 1)
-                rec = codec.decode(codec.encode(wav[None]))[0, :, : wav.shape[-1]]
-                save_audio(tmp / (clip_name(r) + ".wav"), rec, SR)
-        tmp.rename(ceiling)
-    print(f"wrote {folder}, {floor}, {ceiling}")
+
+def reconstruct(model: str, source: Path, target: Path) -> None:
+    """Every file of `source` through the codec of `model`, as `target/NAME.wav`."""
+    from audiogen.codec import Codec
+
+    codec = Codec.load(model)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with torch.inference_mode():
+        for path in sorted(source.iterdir()):
+            wav, _ = load_audio(path, SR, 1)
+            rec = codec.decode(codec.encode(wav[None]))[0, :, : wav.shape[-1]]
+            save_audio(tmp / (path.stem + ".wav"), rec, SR)
+    tmp.rename(target)
 
 
 def codec_eval(args) -> None:
@@ -166,7 +173,7 @@ def testgen(args) -> None:
 def fad(args) -> None:
     """`audiogen evaluate` of every set against test_audio: FAD (aisfx), KL (the judge)."""
     out = Path(args.out)
-    sets = ["ceiling_audio", "floor_audio"] + sorted(p.name for p in out.glob("gen_*"))
+    sets = ["ceiling_audio", "floor_audio", "floor_codec_audio"] + sorted(p.name for p in out.glob("gen_*"))
     for name in [s for s in sets if (out / s).is_dir() and not s.endswith(".tmp")]:
         target = out / "fad" / f"{name}.json"
         if target.is_file():
