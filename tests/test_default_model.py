@@ -28,3 +28,19 @@ def test_generate_without_model_uses_the_default(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["generate", "a dog barks", "--duration", "0.2", "-o", str(tmp_path / "x.wav")])
     assert exit_info.value.code == 0 and (tmp_path / "x.wav").is_file()
+
+
+@pytest.mark.skipif(not (audiogen.default_model.DEFAULT_MODEL_DIR / "lm.safetensors").is_file(),
+                    reason="no embedded default model")
+def test_embedded_default_model_is_small_and_generates_reproducibly():
+    import torch
+
+    from audiogen.api import AudioGen
+
+    folder = audiogen.default_model.DEFAULT_MODEL_DIR
+    assert sum(f.stat().st_size for f in folder.iterdir()) < 60e6  # the budget
+    model = AudioGen.from_pretrained(folder, device="cpu")
+    a, sr = model.generate(["rain falls steadily"], duration=1.0, seed=7)
+    b, _ = model.generate(["rain falls steadily"], duration=1.0, seed=7)
+    assert sr == 16000 and a.shape == (1, 1, 16000) and torch.equal(a, b)
+    assert torch.isfinite(a).all() and a.pow(2).mean().sqrt() > 1e-3  # not silent
