@@ -205,7 +205,7 @@ def worker_end_to_end(seconds: float, variant: str, repeats: int) -> dict:
     from audiogen.lm.config import lm_preset
 
     try:
-        model = AudioGen.from_pretrained(default_model_dir(), device="cpu")
+        model = AudioGen.from_pretrained(default_model_dir(), device="cpu", fast=False)
         which = str(DEFAULT_MODEL_DIR)
     except MissingFilesError:
         torch.manual_seed(0)
