@@ -21,7 +21,8 @@ def default_model_dir() -> Path:
     if missing:
         raise MissingFilesError(
             "default model", missing, str(DEFAULT_MODEL_DIR),
-            "This installation ships no default model yet: pass --model DIR (a directory "
-            "written by `audiogen train lm` or `audiogen convert-audiocraft`), or train the "
-            "default model into that folder with `make train-default`.")
+            "The default model's files are missing from this installation (they ship in the "
+            "repository): reinstall from a full checkout, pass --model DIR (a directory written "
+            "by `audiogen train lm` or `audiogen convert-audiocraft`), or retrain the default "
+            "model into that folder with `make train-default`.")
     return DEFAULT_MODEL_DIR
