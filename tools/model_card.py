@@ -23,10 +23,12 @@ Sets compared by FAD (aisfx) against the test split's real audio:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +54,24 @@ def clip_name(row: dict) -> str:
     return row["id"].replace("/", "__")
 
 
+def exists(target: Path) -> bool:
+    """Stages skip what they already wrote: delete a file or folder to redo it."""
+    if target.exists():
+        print(f"{target} exists")
+    return target.exists()
+
+
+@contextlib.contextmanager
+def new_folder(target: Path) -> Iterator[Path]:
+    """An empty `target.tmp`, renamed onto `target` once the block finished: an interrupted
+    stage leaves no half-written folder that a rerun would skip."""
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    yield tmp
+    tmp.rename(target)
+
+
 def prepare(args) -> None:
     """test_audio/ + captions.tsv + labels.json, floor_audio/, and both through the codec:
     ceiling_audio/, floor_codec_audio/."""
@@ -60,32 +80,26 @@ def prepare(args) -> None:
     test = [r for r in rows if r["split"] == "test"]
     train = [r for r in rows if r["split"] == "train"]
     folder = out / "test_audio"
-    if not folder.is_dir():
-        tmp = out / "test_audio.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for r in test:
-            shutil.copyfile(manifest.parent / r["path"], tmp / (clip_name(r) + ".flac"))
-        tmp.rename(folder)
+    if not exists(folder):
+        with new_folder(folder) as tmp:
+            for r in test:
+                shutil.copyfile(manifest.parent / r["path"], tmp / (clip_name(r) + ".flac"))
     (out / "captions.tsv").write_text("".join(f"{clip_name(r)}\t{r['captions'][0]}\n"
                                               for r in test))
     write_json(out / "labels.json", {clip_name(r): r["label"] for r in test})
     print(f"test split: {len(test)} clips, {len({r['label'] for r in test})} labels")
 
     floor = out / "floor_audio"
-    if not floor.is_dir():
+    if not exists(floor):
         rng = np.random.default_rng(0)
-        tmp = out / "floor_audio.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for r in test:
-            others = [t for t in train if t["label"] != r["label"]]
-            pick = others[int(rng.integers(len(others)))]
-            shutil.copyfile(manifest.parent / pick["path"], tmp / (clip_name(r) + ".flac"))
-        tmp.rename(floor)
+        with new_folder(floor) as tmp:
+            for r in test:
+                others = [t for t in train if t["label"] != r["label"]]
+                pick = others[int(rng.integers(len(others)))]
+                shutil.copyfile(manifest.parent / pick["path"], tmp / (clip_name(r) + ".flac"))
 
     for source, target in ((folder, out / "ceiling_audio"), (floor, out / "floor_codec_audio")):
-        if not target.is_dir():
+        if not exists(target):
             reconstruct(args.model, source, target)
     print(f"wrote {folder}, {floor} and their codec reconstructions")
 
@@ -95,21 +109,16 @@ def reconstruct(model: str, source: Path, target: Path) -> None:
     from audiogen.codec import Codec
 
     codec = Codec.load(model)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    with torch.inference_mode():
+    with torch.inference_mode(), new_folder(target) as tmp:
         for path in sorted(source.iterdir()):
             wav, _ = load_audio(path, SR, 1)
             rec = codec.decode(codec.encode(wav[None]))[0, :, : wav.shape[-1]]
             save_audio(tmp / (path.stem + ".wav"), rec, SR)
-    tmp.rename(target)
 
 
 def codec_eval(args) -> None:
     target = Path(args.out) / "codec.json"
-    if target.is_file():
-        print(f"{target} exists")
+    if exists(target):
         return
     subprocess.run(AUDIOGEN + ["evaluate-codec", "--model", args.model, "--data",
                                str(Path(args.out) / "test_audio"), "--seconds", "0",
@@ -152,21 +161,17 @@ def testgen(args) -> None:
     """gen_NAME_gCFG/: one generation per test caption, cropped to the test clip's length."""
     out = Path(args.out)
     folder = out / f"gen_{args.name}_g{args.cfg:g}"
-    if folder.is_dir():
-        print(f"{folder} exists")
+    if exists(folder):
         return
     captions = dict(line.split("\t", 1) for line in
                     (out / "captions.tsv").read_text().splitlines())
     names = sorted(captions)
     model = load_model(args)
     wavs = generate_batches(model, [captions[n] for n in names], 4.0, args.cfg, 0, args.batch)
-    tmp = out / (folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name, wav in zip(names, wavs):
-        ref, _ = load_audio(out / "test_audio" / f"{name}.flac", SR, 1)
-        save_audio(tmp / f"{name}.wav", wav[:, : ref.shape[-1]], SR)
-    tmp.rename(folder)
+    with new_folder(folder) as tmp:
+        for name, wav in zip(names, wavs):
+            ref, _ = load_audio(out / "test_audio" / f"{name}.flac", SR, 1)
+            save_audio(tmp / f"{name}.wav", wav[:, : ref.shape[-1]], SR)
     print(f"wrote {folder}")
 
 
@@ -202,8 +207,7 @@ def prompts_stage(args) -> None:
 
     out = Path(args.out)
     target = out / f"prompts_{args.name}_g{args.cfg:g}.json"
-    if target.is_file():
-        print(f"{target} exists")
+    if exists(target):
         return
     prompts, labels, spec = prompt_list()
     model = load_model(args)
@@ -231,8 +235,7 @@ def references(args) -> None:
 
     out = Path(args.out)
     target = out / "judge_references.json"
-    if target.is_file():
-        print(f"{target} exists")
+    if exists(target):
         return
     judge, codec = Judge.default(), Codec.load(args.model)
     labels = json.loads((out / "labels.json").read_text())

@@ -2,15 +2,15 @@
 # The default model's recipe, step by step; every step resumes where an interrupted run stopped.
 #   bash tools/train_default.sh            # or: make train-default
 # Needs the open corpus's Debian packages (the build step prints the apt-get line if any is
-# missing) and about 65 minutes on 2 idle CPU cores (codec 1500 steps: 16 min measured; LM 2000
-# steps: about 47 min, from its measured 1.4 s a step). Work happens in runs/default/ (ignored by git);
+# missing) and about two hours on 2 idle CPU cores (codec 1500 steps: 16 min; LM 4000 steps:
+# 100 min at 1.5 s a step; judge 16 min; all measured). Work happens in runs/default/ (ignored by git);
 # the result is exported to audiogen/assets/default_model/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AG=${AUDIOGEN:-.venv/bin/audiogen}
 RUN=runs/default
 CODEC_STEPS=${CODEC_STEPS:-1500}
-LM_STEPS=${LM_STEPS:-2000}
+LM_STEPS=${LM_STEPS:-4000}
 mkdir -p "$RUN"
 
 # 1. the open corpus (deterministic; a rebuild writes identical files)
