@@ -56,9 +56,10 @@ def clip_name(row: dict) -> str:
 
 def exists(target: Path) -> bool:
     """Stages skip what they already wrote: delete a file or folder to redo it."""
-    if target.exists():
+    found = target.exists()
+    if found:
         print(f"{target} exists")
-    return target.exists()
+    return found
 
 
 @contextlib.contextmanager
@@ -181,7 +182,7 @@ def fad(args) -> None:
     sets = ["ceiling_audio", "floor_audio", "floor_codec_audio"] + sorted(p.name for p in out.glob("gen_*"))
     for name in [s for s in sets if (out / s).is_dir() and not s.endswith(".tmp")]:
         target = out / "fad" / f"{name}.json"
-        if target.is_file():
+        if exists(target):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(AUDIOGEN + [

@@ -3,7 +3,7 @@
 #   bash tools/train_default.sh            # or: make train-default
 # Needs the open corpus's Debian packages (the build step prints the apt-get line if any is
 # missing) and about two hours on 2 idle CPU cores (codec 1500 steps: 16 min; LM 4000 steps:
-# 100 min at 1.5 s a step; judge 16 min; all measured). Work happens in runs/default/ (ignored by git);
+# 103 min at 1.54 s a step; judge 16 min; all measured). Work happens in runs/default/ (ignored by git);
 # the result is exported to audiogen/assets/default_model/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
