@@ -30,7 +30,7 @@ mkdir -p "$RUN"
 #    at step 4000 and decays again). The shipped weights are this two-phase run's; a phase the
 #    run is already past is skipped.
 newest_lm_step() {  # newest checkpoint step of the LM run (0 if none)
-  local last; last=$(ls "$RUN/lm/checkpoints" 2>/dev/null | sort | tail -n 1 || true)
+  local last; last=$(ls "$RUN/lm/checkpoints" 2>/dev/null | grep -E "^step_[0-9]+$" | sort | tail -n 1 || true)
   if [ -n "$last" ]; then echo $((10#${last#step_})); else echo 0; fi
 }
 for steps in "$LM_STEPS" "$LM_EXTEND"; do
