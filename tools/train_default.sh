@@ -27,8 +27,9 @@ mkdir -p "$RUN"
 # 3. the LM on audio with the mixing augmentation (encoded by the codec on the fly), in two
 #    phases: a cosine schedule over LM_STEPS, then the same run resumed with steps=LM_EXTEND,
 #    which stretches what is left of the cosine (the rate goes back up from 1e-4 to about 4e-4
-#    at step 4000 and decays again). The shipped weights are this two-phase run's; a phase the
-#    run is already past is skipped.
+#    at step 4000 and decays again). The shipped weights are this two-phase run's. A phase the
+#    run is already past is skipped: the trainer would resume, train nothing and export its
+#    newest weights, putting a half-done phase 2's weights over the assets.
 newest_lm_step() {  # newest checkpoint step of the LM run (0 if none)
   local last; last=$(ls "$RUN/lm/checkpoints" 2>/dev/null | grep -E "^step_[0-9]+$" | sort | tail -n 1 || true)
   if [ -n "$last" ]; then echo $((10#${last#step_})); else echo 0; fi
