@@ -21,6 +21,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("data", "index"): "audiogen.cli.data_index",
     ("data", "encode"): "audiogen.cli.data_encode",
     ("data", "build-open-corpus"): "audiogen.cli.data_open_corpus",
+    ("data", "build-recordings"): "audiogen.cli.data_recordings",
     ("train", "codec"): "audiogen.cli.train_codec",
     ("train", "lm"): "audiogen.cli.train_lm",
     ("train", "judge"): "audiogen.cli.train_judge",

@@ -11,11 +11,15 @@ data-parallel training each rank draws its slice of the global batch's indices.
 
 A file that cannot be read (corrupt, vanished) is skipped and counted in `skipped`, and another
 file is drawn in its place.
+
+Several sources (`WeightedCrops`): each item first draws its source by weight (the share of
+the batches it gets), then a crop of that source, both from the item's own seed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,3 +111,106 @@ class RandomCrops:
     def batch(self, key: object, indices: range | list[int]) -> torch.Tensor:
         """Crops for `indices` stacked as `[len(indices), 1, segment_samples]`."""
         return torch.stack([self.crop(key, i) for i in indices])
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """One training source: a folder or manifest, and its share of the batches."""
+
+    path: str
+    weight: float | None = None  # share of the batches (normalised); None: by hours
+
+    @property
+    def name(self) -> str:
+        """A short name for metrics: the manifest's folder for `.../manifest.jsonl`."""
+        p = Path(self.path)
+        return p.parent.name if p.name == "manifest.jsonl" and p.parent.name else p.stem or p.name
+
+
+def parse_sources(spec: str) -> list[DataSource]:
+    """`PATH[:WEIGHT],PATH[:WEIGHT],...` -> sources. Give a weight to every source or none."""
+    sources = []
+    for item in (s.strip() for s in spec.split(",")):
+        if not item:
+            continue
+        path, sep, weight = item.rpartition(":")
+        try:
+            value = float(weight) if sep else None
+        except ValueError:
+            value = None
+        if value is None:
+            sources.append(DataSource(item))
+        elif not value > 0 or not math.isfinite(value):
+            raise AudiogenError(f"data source {item!r}: the weight must be a positive number.")
+        else:
+            sources.append(DataSource(path, value))
+    if not sources:
+        raise AudiogenError("no training data: pass --data FOLDER_OR_MANIFEST[:WEIGHT].")
+    if len({s.weight is None for s in sources}) > 1:
+        raise AudiogenError(f"data sources {spec!r}: give a weight to every source or to none "
+                            "(none: each is sampled in proportion to its hours).")
+    names = [s.name for s in sources]
+    if len(set(names)) < len(names):
+        raise AudiogenError(f"data sources {spec!r}: two sources share the name of "
+                            f"{min(n for n in names if names.count(n) > 1)!r}; "
+                            "give each its own folder or file name.")
+    return sources
+
+
+class WeightedCrops:
+    """Crops from several sources; item i of batch `key` comes from source j with probability
+    weights[j]. One source behaves exactly as its `RandomCrops` alone.
+
+    Args:
+        sources: (name, crops) per source.
+        weights: shares of the batches, normalised here; None: in proportion to the hours of
+            each source's files.
+        seed: base seed of the source draws.
+    """
+
+    def __init__(self, sources: list[tuple[str, RandomCrops]],
+                 weights: list[float] | None = None, seed: int = 0):
+        if weights is None:
+            weights = [sum(f.duration for f in crops.files) for _, crops in sources]
+        total = sum(weights)
+        self.names = [name for name, _ in sources]
+        self.sources = [crops for _, crops in sources]
+        self.weights = torch.tensor([w / total for w in weights], dtype=torch.float64)
+        self.seed = seed
+        self.counts = torch.zeros(len(sources), dtype=torch.long)  # items drawn, per source
+
+    @property
+    def files(self) -> list[AudioFile]:
+        return [f for crops in self.sources for f in crops.files]
+
+    @property
+    def skipped(self) -> int:
+        return sum(crops.skipped for crops in self.sources)
+
+    @skipped.setter
+    def skipped(self, value: int) -> None:  # restored on resume: kept on the first source
+        for i, crops in enumerate(self.sources):
+            crops.skipped = value if i == 0 else 0
+
+    def source_of(self, key: object, index: int) -> int:
+        if len(self.sources) == 1:
+            return 0
+        gen = torch.Generator().manual_seed(_seed(self.seed, "source", key, index))
+        return int(torch.multinomial(self.weights, 1, generator=gen))
+
+    def batch(self, key: object, indices: range | list[int]) -> torch.Tensor:
+        """Crops for `indices` stacked as `[len(indices), 1, segment_samples]`; `counts` adds
+        how many came from each source."""
+        crops = []
+        for i in indices:
+            j = self.source_of(key, i)
+            self.counts[j] += 1
+            crops.append(self.sources[j].crop(key, i))
+        return torch.stack(crops)
+
+    def take_shares(self) -> dict[str, float]:
+        """Share of the items drawn since the last call, per source; resets the counts."""
+        total = max(1, int(self.counts.sum()))
+        shares = {f"data/share/{n}": int(c) / total for n, c in zip(self.names, self.counts)}
+        self.counts.zero_()
+        return shares

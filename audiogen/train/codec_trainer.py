@@ -43,7 +43,7 @@ from audiogen.codec.losses import (
     relative_feature_matching,
 )
 from audiogen.codec.metrics import mel_distance, si_snr
-from audiogen.data.audio_crops import RandomCrops, find_audio
+from audiogen.data.audio_crops import RandomCrops, WeightedCrops, find_audio, parse_sources
 from audiogen.errors import AudiogenError
 from audiogen.fileio import read_json, write_json
 from audiogen.train import distributed
@@ -65,7 +65,8 @@ class CodecTrainConfig:
     codec: dict[str, Any] = field(default_factory=dict)  # CodecConfig field overrides, e.g. {"n_q": 2}
     disc_filters: int = 32  # channels of the MS-STFT discriminator's convs (SPEC: 32)
     # --- data ---
-    data: str = ""  # folder of audio (recursive) or JSONL manifest (its "train" rows)
+    data: str = ""  # folder of audio (recursive) or JSONL manifest (its "train" rows); several
+    # sources as "A,B" (each sampled in proportion to its hours) or "A:0.7,B:0.3" (shares)
     valid_data: str = ""  # held-out folder or manifest; "": the manifest's "valid" rows, or
     # (a folder, or no such rows) fixed crops of the training data
     segment_seconds: float = 1.0  # length of a training crop (SPEC: 1 s)
@@ -151,25 +152,30 @@ class CodecTrainer:
         self._valid_batch: torch.Tensor | None = None
 
     # --- data ---
-    def _data(self) -> tuple[RandomCrops, RandomCrops, int]:
+    def _data(self) -> tuple[WeightedCrops, RandomCrops, int]:
+        """Training crops from every source of `data` (by weight), validation crops from their
+        held-out rows (or `valid_data`); returns them with the count of unreadable files."""
         c = self.config
-        if not c.data:
-            raise AudiogenError("no training data: pass --data FOLDER_OR_MANIFEST.")
-        is_manifest = Path(c.data).is_file()
-        train, bad = find_audio(c.data, split="train" if is_manifest else None)
-        if not train:
-            raise AudiogenError(f"{c.data}: no readable audio files"
-                                + (" in the 'train' split." if is_manifest else "."))
+        sr, bad = self.codec.sample_rate, 0
+        train, valid = [], []
+        for source in parse_sources(c.data):
+            is_manifest = Path(source.path).is_file()
+            files, unreadable = find_audio(source.path, split="train" if is_manifest else None)
+            if not files:
+                raise AudiogenError(f"{source.path}: no readable audio files"
+                                    + (" in the 'train' split." if is_manifest else "."))
+            train.append((source, RandomCrops(files, sr, self.segment, c.seed)))
+            bad += unreadable
+            if is_manifest and not c.valid_data:
+                valid += find_audio(source.path, split="valid")[0]
         if c.valid_data:
-            valid, bad_valid = find_audio(c.valid_data, split="valid"
-                                          if Path(c.valid_data).is_file() else None)
-            bad += bad_valid
-        else:
-            valid = find_audio(c.data, split="valid")[0] if is_manifest else []
+            files, unreadable = find_audio(c.valid_data, split="valid"
+                                           if Path(c.valid_data).is_file() else None)
+            valid, bad = files, bad + unreadable
         self.valid_is_held_out = bool(valid)
-        sr = self.codec.sample_rate
-        return (RandomCrops(train, sr, self.segment, c.seed),
-                RandomCrops(valid or train, sr, self.segment, c.seed), bad)
+        weights = None if train[0][0].weight is None else [s.weight for s, _ in train]
+        crops = WeightedCrops([(s.name, r) for s, r in train], weights, c.seed)
+        return (crops, RandomCrops(valid or crops.files, sr, self.segment, c.seed), bad)
 
     def _local_indices(self) -> range:
         return range(self.rank * self.local_batch, (self.rank + 1) * self.local_batch)
@@ -307,6 +313,7 @@ class CodecTrainer:
         logger.write(f"codec: {sum(p.numel() for p in self.codec.parameters()) / 1e6:.2f}M "
                      f"parameters, {self.codec.bitrate / 1000:.2f} kbps; "
                      f"{len(self.train_crops.files)} training files "
+                     f"({self._describe_sources()}) "
                      f"({self.unreadable} unreadable skipped); {self.world} process(es), "
                      f"global batch {c.batch_size}; validation on "
                      + ("held-out clips" if self.valid_is_held_out else "training crops"))
@@ -338,12 +345,18 @@ class CodecTrainer:
             logger.close()
         return valid
 
+    def _describe_sources(self) -> str:
+        crops = self.train_crops
+        return ", ".join(f"{name}: share {float(w):.2f}"
+                         for name, w in zip(crops.names, crops.weights))
+
     def _summarise(self, window: list[dict[str, float]]) -> dict[str, float]:
         """Mean of each metric over the steps since the last record (a metric such as d/hinge
         counts only the steps that have it), averaged over processes."""
         keys = sorted({k for m in window for k in m})
         local = {k: sum(m[k] for m in window if k in m) / sum(k in m for m in window)
                  for k in keys}
+        local.update(self.train_crops.take_shares())
         summary = distributed.all_reduce_mean(local)
         summary["steps_per_s"] = 1 / summary["step_time_s"]
         summary["audio_s_per_s"] = (self.config.batch_size * self.config.segment_seconds

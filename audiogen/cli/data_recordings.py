@@ -1,0 +1,39 @@
+"""Gather the real recordings of free Debian packages (codec training and out-of-domain test).
+
+Every sound of the game and education packages that the captioned corpus does not use
+(0ad-data, hedgewars-data, freedroidrpg-data, supertuxkart-data, megaglest-data, warmux-data,
+...), music left out, cut into pieces of at most 10 s and written as 16 kHz mono FLAC with
+manifest.jsonl (package, licence, attribution, split), recordings.json and README.md (hours per
+package). warzone2100-data (recorded speech) and flightgear-data-base (aircraft, vehicles,
+weather) are held out of all training as split "test": the out-of-domain test set. Missing
+packages are named with the apt-get line that installs them; the rest is built anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, help="directory to write")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the train/valid split (default 0)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail when a package is missing instead of skipping it")
+    parser.add_argument("--root", default="/",
+                        help="file-system root holding the packages' files (default /)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from audiogen.data.open_corpus.recordings import build_recordings
+
+    start = time.perf_counter()
+    summary = build_recordings(args.output, root=args.root, seed=args.seed, strict=args.strict)
+    hours = summary["hours"]
+    print(f"{summary['pieces']} pieces from {len(summary['packages'])} packages: "
+          f"{hours.get('train', 0):.2f} h train, {hours.get('valid', 0):.2f} h valid, "
+          f"{hours.get('test', 0):.2f} h out-of-domain test -> {args.output}/manifest.jsonl "
+          f"({time.perf_counter() - start:.0f} s)")
+    return 0
