@@ -178,3 +178,42 @@ def test_overfit_one_clip_halves_mel_distance(tmp_path):
     before = trainer.validate()["mel_distance"]
     after = trainer.train(show_progress=False)["mel_distance"]
     assert after < 0.5 * before, (before, after)
+
+
+def test_decoder_only_keeps_the_codes(data_dir, tmp_path):
+    """Fine-tuning the decoder alone (adversarial losses on) leaves encoder, codebooks and so the
+    codes unchanged, while the decoder moves."""
+    first = CodecTrainer(tiny_config(data_dir, steps=2, loss_weights={"l1": 0.1, "mel": 2.0}),
+                         tmp_path / "base")
+    first.train(show_progress=False)
+    base = Codec.load(tmp_path / "base" / "model")
+    config = tiny_config(data_dir, steps=3, init_from=str(tmp_path / "base" / "model"),
+                         train_decoder_only=True, disc_update_share=1.0,
+                         disc_n_ffts=[64, 128])
+    tuned = CodecTrainer(config, tmp_path / "tuned")
+    assert len(tuned.disc.discriminators) == 2
+    tuned.train(show_progress=False)
+    after = Codec.load(tmp_path / "tuned" / "model")
+    before_state, after_state = base.state_dict(), after.state_dict()
+    for name, value in before_state.items():
+        same = torch.equal(value, after_state[name])
+        assert same == (not name.startswith("decoder.")), name
+    wav = torch.randn(1, 1, SR // 2) * 0.1
+    assert torch.equal(base.encode(wav), after.encode(wav))
+
+
+def test_decoder_only_needs_a_trained_codec(data_dir, tmp_path):
+    with pytest.raises(AudiogenError, match="init_from"):
+        CodecTrainer(tiny_config(data_dir, train_decoder_only=True), tmp_path / "run")
+
+
+def test_cpu_time_is_logged_and_survives_resume(data_dir, tmp_path):
+    trainer = CodecTrainer(tiny_config(data_dir, steps=2), tmp_path / "run")
+    trainer.train(show_progress=False)
+    spent = trainer.cpu_seconds
+    assert spent > 0
+    resumed = CodecTrainer(tiny_config(data_dir, steps=4), tmp_path / "run")
+    resumed.train(show_progress=False)
+    records = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl")
+               if r.get("split") == "train"]
+    assert records[-1]["cpu_s"] > spent == pytest.approx(records[1]["cpu_s"])

@@ -64,6 +64,11 @@ class CodecTrainConfig:
     preset: str = "small"  # codec preset (audiogen.codec.presets.PRESETS)
     codec: dict[str, Any] = field(default_factory=dict)  # CodecConfig field overrides, e.g. {"n_q": 2}
     disc_filters: int = 32  # channels of the MS-STFT discriminator's convs (SPEC: 32)
+    disc_n_ffts: list[int] = field(default_factory=lambda: [1024, 2048, 512, 256, 128])
+    # FFT sizes of the discriminator's scales, one sub-discriminator each (EnCodec: these five)
+    init_from: str = ""  # codec model directory to start from (its config replaces preset/codec)
+    train_decoder_only: bool = False  # freeze encoder and codebooks: the codes stay as they are,
+    # so a language model trained on them stays valid; only the decoder learns
     # --- data ---
     data: str = ""  # folder of audio (recursive) or JSONL manifest (its "train" rows); several
     # sources as "A,B" (each sampled in proportion to its hours) or "A:0.7,B:0.3" (shares)
@@ -94,6 +99,8 @@ class CodecTrainConfig:
     num_threads: int = 0  # torch CPU threads per process; 0: torch's default
 
     def codec_config(self) -> CodecConfig:
+        if self.init_from:
+            return Codec.load(self.init_from).config
         try:
             return dataclasses.replace(codec_preset(self.preset), **self.codec)
         except (ValueError, TypeError) as e:
@@ -133,14 +140,25 @@ class CodecTrainer:
         self.adversarial = bool({"adv", "feat"} & set(self.weights))
 
         torch.manual_seed(c.seed)  # identical initial weights on every process
-        self.codec = Codec(c.codec_config()).to(self.device)
-        if c.init_gain > 0:
-            boost_init(self.codec, c.init_gain)
+        if c.init_from:
+            self.codec = Codec.load(c.init_from).to(self.device)
+        else:
+            self.codec = Codec(c.codec_config()).to(self.device)
+            if c.init_gain > 0:
+                boost_init(self.codec, c.init_gain)
+        if c.train_decoder_only:
+            if not c.init_from:
+                raise AudiogenError("train_decoder_only needs init_from=CODEC_DIR: the frozen "
+                                    "encoder and codebooks must come from a trained codec.")
+            self.codec.encoder.requires_grad_(False)
+            self.codec.quantizer.requires_grad_(False)
         self.disc = MultiScaleSTFTDiscriminator(
-            DiscriminatorConfig(filters=c.disc_filters)).to(self.device)
+            DiscriminatorConfig(filters=c.disc_filters, n_ffts=list(c.disc_n_ffts))
+        ).to(self.device)
         distributed.broadcast_module(self.codec)
         distributed.broadcast_module(self.disc)
-        self.opt_g = torch.optim.Adam(self.codec.parameters(), lr=c.lr, betas=tuple(c.betas))
+        trained = [p for p in self.codec.parameters() if p.requires_grad]
+        self.opt_g = torch.optim.Adam(trained, lr=c.lr, betas=tuple(c.betas))
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=c.lr, betas=tuple(c.betas))
         self.balancer = Balancer(self.weights, ema_decay=c.balancer_ema_decay)
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate).to(self.device)
@@ -149,6 +167,7 @@ class CodecTrainer:
         self.train_crops, self.valid_crops, self.unreadable = self._data()
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", c.keep_checkpoints)
         self.step = 0
+        self.cpu_seconds = 0.0  # process CPU time spent in training steps, over resumes
         self._valid_batch: torch.Tensor | None = None
 
     # --- data ---
@@ -187,6 +206,9 @@ class CodecTrainer:
         torch.manual_seed(_seed(c.seed, "step", step, self.rank))
         x = self.train_crops.batch(step, self._local_indices()).to(self.device)
         self.codec.train()
+        if c.train_decoder_only:  # eval mode: no codebook updates, no straight-through
+            self.codec.encoder.eval()
+            self.codec.quantizer.eval()
         self.disc.train()
         out = self.codec(x)
         y = out.audio
@@ -262,7 +284,7 @@ class CodecTrainer:
             save_state(directory / "train_state.pt", {
                 "step": self.step, "opt_g": self.opt_g.state_dict(),
                 "opt_d": self.opt_d.state_dict(), "balancer": self.balancer.state_dict(),
-                "skipped_files": self.train_crops.skipped})
+                "skipped_files": self.train_crops.skipped, "cpu_seconds": self.cpu_seconds})
             write_json(directory / "train_config.json", config_to_dict(c))
 
         return self.checkpoints.save(self.step, write)
@@ -279,6 +301,7 @@ class CodecTrainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.balancer.load_state_dict(state["balancer"])
         self.train_crops.skipped = int(state["skipped_files"])
+        self.cpu_seconds = float(state.get("cpu_seconds", 0.0))  # absent before it was kept
         self.step = int(state["step"])
 
     def export_path(self) -> Path:
@@ -321,9 +344,10 @@ class CodecTrainer:
         window: list[dict[str, float]] = []
         try:
             while self.step < c.steps:
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 metrics = self.train_step()
                 metrics["step_time_s"] = time.perf_counter() - start
+                self.cpu_seconds += time.process_time() - cpu_start
                 window.append(metrics)
                 self.step += 1
                 logger.progress(1, {"mel": metrics["g/mel"]})
@@ -362,4 +386,6 @@ class CodecTrainer:
         summary["audio_s_per_s"] = (self.config.batch_size * self.config.segment_seconds
                                     * summary["steps_per_s"])
         summary["skipped_files"] = distributed.all_reduce_sum(self.train_crops.skipped)
+        summary["cpu_s"] = self.cpu_seconds  # cumulative, this process: compares runs on a
+        # shared machine, where wall time depends on what else runs
         return summary
