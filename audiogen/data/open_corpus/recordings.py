@@ -87,7 +87,8 @@ PACKAGES: tuple[RecordingPackage, ...] = (
         "The Extreme Tux Racer team", "snow, wind, impacts"),
     RecordingPackage(
         "frozen-bubble-data", ("usr/share/games/frozen-bubble/snd",), "GPL-2",
-        "The Frozen-Bubble team", "impacts, voices"),
+        "The Frozen-Bubble team", "applause, snoring, typewriter, impacts",
+        exclude=("*zik*",)),  # its music loops ("introzik", "frozen-mainzik")
     RecordingPackage(
         "tuxpaint-data", ("usr/share/tuxpaint/sounds",), "GPL-2+", "The Tux Paint team",
         "tool sounds: brushes, scissors, stamps"),
@@ -103,7 +104,7 @@ PACKAGES: tuple[RecordingPackage, ...] = (
         held_out=True),
 )
 
-MUSIC = ("*music*", "*/tracks/*")  # globs on lower-cased paths
+MUSIC = ("*music*", "*/tracks/*")  # globs on lower-cased paths, for every package
 
 
 def is_present(package: RecordingPackage, root: Path) -> bool:
