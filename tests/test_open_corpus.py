@@ -243,7 +243,7 @@ def test_opensfx_catalogue_is_parsed_with_per_sound_credits(tmp_path):
     (item,) = items
     assert item.license == "CC-BY-3.0 (collection: CC-BY-SA-3.0)"
     assert "Steam train" in item.attribution and item.group.endswith("puff.wav")
-    assert game_sfx._decode(item.data).shape[-1] == pytest.approx(2 * SR, abs=2)
+    assert clips.decode_sound(item.data).shape[-1] == pytest.approx(2 * SR, abs=2)
 
 
 def test_build_writes_manifest_splits_and_summary_idempotently(tmp_path):

@@ -8,13 +8,15 @@ recordings into short segments with `segment`, so the LM sees short, non-silent 
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
+import soundfile as sf
 import torch
 
-from audiogen.audio.io import loudness_normalize
+from audiogen.audio.io import convert_channels, loudness_normalize, resample
 
 SAMPLE_RATE = 16_000
 MIN_SECONDS = 0.12  # a sword hit lasts 0.2 s; anything shorter is a click
@@ -42,6 +44,18 @@ class Clip:
     @property
     def seconds(self) -> float:
         return self.wav.shape[-1] / SAMPLE_RATE
+
+
+def decode_sound(data: bytes) -> torch.Tensor | None:
+    """Bytes of a sound file -> mono `[1, T]` at SAMPLE_RATE, or None if unreadable."""
+    try:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception:  # noqa: BLE001 - a broken file in a package must not stop the build
+        return None
+    if samples.shape[0] == 0 or not np.isfinite(samples).all():
+        return None
+    wav = convert_channels(torch.from_numpy(np.ascontiguousarray(samples.T)), 1)
+    return resample(wav, rate, SAMPLE_RATE)
 
 
 def rng_for(seed: int, *names: str) -> np.random.Generator:

@@ -21,13 +21,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
-import torch
-
-from audiogen.audio.io import convert_channels, resample
 from audiogen.data.open_corpus.captions import CLASSES, SOUNDS
-from audiogen.data.open_corpus.clips import SAMPLE_RATE, Clip, pick_captions, rng_for, segment
+from audiogen.data.open_corpus.clips import (
+    Clip,
+    decode_sound,
+    pick_captions,
+    rng_for,
+    segment,
+)
 
 
 @dataclass(frozen=True)
@@ -292,18 +293,6 @@ def _opensfx_items(root: Path) -> Iterator[_Item]:
         yield _Item(OPENSFX, f"{index:02d}", kind, license, f"OpenSFX: {text}", group, wav)
 
 
-def _decode(data: bytes) -> torch.Tensor | None:
-    """Bytes of an audio file -> mono `[1, T]` at SAMPLE_RATE, or None if unreadable."""
-    try:
-        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except Exception:  # noqa: BLE001 - a broken file in a package must not stop the build
-        return None
-    if samples.shape[0] == 0 or not np.isfinite(samples).all():
-        return None
-    wav = convert_channels(torch.from_numpy(np.ascontiguousarray(samples.T)), 1)
-    return resample(wav, rate, SAMPLE_RATE)
-
-
 def collect(root: Path, seed: int) -> list[Clip]:
     """All clips from the sound packages installed under `root` (normally "/")."""
     items = [it for pkg in PACKAGES for it in _package_items(pkg, root)]
@@ -316,7 +305,7 @@ def collect(root: Path, seed: int) -> list[Clip]:
         if digest in seen:  # packages ship a few exact duplicates under other names
             continue
         seen.add(digest)
-        wav = _decode(item.data)
+        wav = decode_sound(item.data)
         if wav is None:
             continue
         label, specific = SOUNDS[item.kind]

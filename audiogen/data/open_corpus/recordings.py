@@ -18,7 +18,6 @@ Music (every path with "music" in it, and the per-track loops of supertuxkart) i
 from __future__ import annotations
 
 import fnmatch
-import io
 import json
 import zipfile
 from collections import defaultdict
@@ -26,13 +25,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 import torch
 
-from audiogen.audio.io import convert_channels, resample, save_audio
+from audiogen.audio.io import save_audio
 from audiogen.data.manifest import ManifestEntry, write_manifest
-from audiogen.data.open_corpus.clips import SAMPLE_RATE, rng_for
+from audiogen.data.open_corpus.clips import SAMPLE_RATE, decode_sound, rng_for
 from audiogen.errors import AudiogenError
 
 SOUND_SUFFIXES = (".ogg", ".wav", ".flac", ".mp3")
@@ -145,18 +142,6 @@ def sound_files(package: RecordingPackage, root: Path
                     yield f"{Path(r).name}/{inner}", path.read_bytes
 
 
-def decode(data: bytes) -> torch.Tensor | None:
-    """Bytes of a sound file -> mono 16 kHz `[1, T]`, or None when it cannot be read."""
-    try:
-        array, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except Exception:  # noqa: BLE001 - soundfile raises several types; a broken file is skipped
-        return None
-    if array.size == 0 or not np.isfinite(array).all():
-        return None
-    wav = convert_channels(torch.from_numpy(array.T.copy()), 1)
-    return resample(wav, rate, SAMPLE_RATE)
-
-
 def pieces(wav: torch.Tensor) -> list[torch.Tensor]:
     """Cut `[1, T]` into pieces of at most PIECE_SECONDS (at most MAX_PIECES), dropping pieces
     that are too short or silent."""
@@ -217,7 +202,7 @@ def _write_package(out: Path, package: RecordingPackage, root: Path, seed: int
                    ) -> list[ManifestEntry]:
     entries = []
     for inner, read in sound_files(package, root):
-        wav = decode(read())
+        wav = decode_sound(read())
         if wav is None:
             continue
         split = _split(package, inner, seed)
