@@ -208,7 +208,7 @@ class AudioGen:
                        callback: ProgressCallback | None = None) -> torch.Tensor:
         """Codes `[B, K, num_frames]` for `texts`, starting with `prompt [B, K, P]` if given.
 
-        Beyond the model's window (`config.window` seconds) the sliding window of SPEC §5
+        Beyond the model's window (`config.window` seconds) a sliding window
         takes over, with `config.stride` seconds of new audio per step.
         """
         cfg_coef = self.config.cfg_coef if cfg_coef is None else cfg_coef

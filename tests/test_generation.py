@@ -164,7 +164,7 @@ def test_plan_rejects_a_prompt_as_long_as_the_output():
         DecodePlan.build(lm.pattern, 4, 10, 10, torch.device("cpu"))
 
 
-# ---- sliding window (SPEC §5) ---------------------------------------------------------------
+# ---- sliding window -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("total,window,stride,prompt", [
     (50, 20, 5, 0), (20, 20, 5, 0), (7, 20, 5, 0), (51, 20, 7, 3), (60, 20, 5, 19), (80, 20, 5, 45),

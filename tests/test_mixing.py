@@ -1,4 +1,4 @@
-"""Mixing augmentation (SPEC §6): SNR, overlap, loudness, captions, batch size, determinism."""
+"""AudioGen's mixing augmentation: SNR, overlap, loudness, captions, batch size, determinism."""
 
 from __future__ import annotations
 

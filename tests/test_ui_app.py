@@ -28,7 +28,7 @@ def server(tmp_path_factory):
 
 
 def test_python_client_example(server):
-    """The README's gradio_client example."""
+    """The gradio_client example of docs/generation.md."""
     url, _ = server
     client = Client(url, verbose=False)
     files, seed = client.predict(prompts="a dog barks\nrain on a tin roof", duration=1.0,
@@ -45,7 +45,7 @@ def test_python_client_example(server):
 
 
 def test_raw_http_example(server):
-    """The README's curl example, step for step: POST the inputs, read the event stream."""
+    """docs/generation.md's curl example, step for step: POST the inputs, read the event stream."""
     import httpx
 
     url, _ = server

@@ -1,4 +1,4 @@
-"""Sanity numbers for the aisfx embedder and classifier on real sound effects (README, "Evaluate").
+"""Sanity numbers for the aisfx embedder and classifier on real sound effects (docs/evaluation.md).
 
 Uses the sounds of two Debian game packages when installed (`apt-get install wesnoth-1.16-data
 lincity-ng`; nothing else is read):

@@ -4,7 +4,7 @@
 
 Writes tests/fixtures/codec_train/reference.safetensors, which tests/test_codec_train_parts.py
 checks without audiocraft:
-  - an MS-STFT discriminator (filters 4, the five scales of SPEC §2) with random weights, in
+  - an MS-STFT discriminator (filters 4, the EnCodec paper's five scales) with random weights, in
     the reference's parameter names (`ref.disc.*`), an input `disc.input` [2, 1, 4000], and
     the reference's logits (`disc.logits.{i}`) and the sum of each feature map
     (`disc.fmap_sums` [5, 5]);

@@ -11,7 +11,7 @@ they cannot download anything here, so every network gets random weights:
    its state dict saved in the released file layout (torchvggish `VGG` state dict; PANNs
    {"model": Cnn14 state dict, "iteration", "sampler" with numpy arrays}), loaded by the
    port from that file, and both embed the same clip; the max abs differences are printed
-   (the README quotes them). Also: the reference's resampy path against the port's soxr
+   (docs/parity.md quotes them). Also: the reference's resampy path against the port's soxr
    resampling, for a 44.1 kHz clip.
 2. Fixtures (< 1 MB each): the same comparison with reduced-width networks in the same key
    layout (the port reads widths from the weights), saved with the clip and the reference

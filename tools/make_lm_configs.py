@@ -23,7 +23,7 @@ PRESETS: dict[str, tuple[str, dict]] = {
          "schedule": "cosine", "warmup_steps": 100, "min_lr_ratio": 0.1, "validate_every": 250,
          "checkpoint_every": 250, "log_every": 10, "precision": "fp32", "num_workers": 1}),
     "lm_medium.yaml": (
-        ("The released audiogen-medium recipe (SPEC §3): 1.5B LM, 10 s segments, batch 128,\n"
+        ("The released audiogen-medium recipe (audiocraft): 1.5B LM, 10 s segments, batch 128,\n"
         "200k updates, FSDP on 64 GPUs. The text encoder is t5-large from a local folder:\n"
         "set lm.text.path. Set codec (4 x 2048 codes, 50 Hz) and manifest or cache."),
         {"preset": "audiogen-medium", "lm": {"cfg_dropout": 0.1, "text": T5},
@@ -31,14 +31,14 @@ PRESETS: dict[str, tuple[str, dict]] = {
          "parallel": "fsdp", "validate_every": 5000, "checkpoint_every": 5000,
          "log_every": 100, "num_workers": 8}),
     "lm_paper_base.yaml": (
-        ("The paper's 285M base model shape (SPEC §3; 272M here): one 2048-code stream, T5 text\n"
+        ("The paper's 285M base model shape (272M here): one 2048-code stream, T5 text\n"
         "as a prefix and by cross-attention, 5 s segments. Set lm.text.path, codec and data."),
         {"preset": "paper-base", "lm": {"cfg_dropout": 0.1, "text": T5},
          "segment_seconds": 5.0, "batch_size": 128, "steps": 200000, "warmup_steps": 3000,
          "validate_every": 5000, "checkpoint_every": 5000, "log_every": 100,
          "num_workers": 8}),
     "lm_paper_large.yaml": (
-        ("The paper's 1B large model shape (SPEC §3; 1.05B here), trained on 128 A100 for 200k\n"
+        ("The paper's 1B large model shape (1.05B here), trained on 128 A100 for 200k\n"
         "steps in the paper. Set lm.text.path, codec and data."),
         {"preset": "paper-large", "lm": {"cfg_dropout": 0.1, "text": T5},
          "segment_seconds": 5.0, "batch_size": 128, "steps": 200000, "warmup_steps": 3000,

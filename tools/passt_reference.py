@@ -18,7 +18,7 @@ network is built with pretrained=False, every parameter is overwritten with seed
 state dict is saved in the released checkpoints' layout, and the port loads that file.
 
 --full            PaSST-S at full size (768 wide, 12 blocks, 12 heads) on 10 s and 3.3 s of
-                  audio: prints max abs differences (the README's numbers).
+                  audio: prints max abs differences (docs/parity.md's numbers).
 --write-fixtures  a reduced model (64 wide, 2 blocks, 4 heads, 527 labels; float16 values)
                   and the reference's outputs on two clips, to tests/fixtures/passt/, for
                   tests/test_eval_passt.py (which needs no reference package).

@@ -11,7 +11,7 @@ spectrograms of generated/reference pairs. Runs offline. Examples:
     audiogen evaluate --generated out/ --reference data/test/ --embedder vggish \\
         --vggish models/vggish -o runs/eval.json
 
-KL pairs files by name (out/dog_1.wav with data/test/dog_1.flac). See README "Evaluate".
+KL pairs files by name (out/dog_1.wav with data/test/dog_1.flac). See docs/evaluation.md.
 """
 
 from __future__ import annotations

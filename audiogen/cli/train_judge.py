@@ -10,7 +10,7 @@ run), fits a few small heads on the train split and the mixtures, keeps the
 best on valid and reports top-1/top-3/per-class accuracy on the test split, and how often both
 labels of a mixture of two test clips are in its top 3. Writes DIR/judge.json
 (labels, config, accuracies) and DIR/judge.safetensors. Use it with
-`audiogen evaluate ... --classifier judge --classifier-weights DIR`. See README "Judge".
+`audiogen evaluate ... --classifier judge --classifier-weights DIR`. See docs/evaluation.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Gradient balancer (EnCodec; SPEC §2): loss weights become shares of the gradient.
+"""Gradient balancer (EnCodec paper; audiocraft): loss weights become shares of the gradient.
 
 All balanced losses depend on the model only through its output `y` (the decoded audio). For
 each loss i the balancer takes g_i = d loss_i / d y, tracks an exponential moving average of

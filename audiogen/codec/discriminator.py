@@ -1,4 +1,4 @@
-"""Multi-scale STFT discriminator (MS-STFTD, EnCodec; SPEC §2).
+"""Multi-scale STFT discriminator (MS-STFTD, EnCodec paper).
 
 Each sub-discriminator looks at one complex STFT of the waveform (real and imaginary parts as
 two input channels) laid out as an image `[B, 2, frames, freq]`:

@@ -1,4 +1,4 @@
-"""Codec training losses (SPEC §2): reconstruction, adversarial and feature matching.
+"""Codec training losses (EnCodec paper): reconstruction, adversarial and feature matching.
 
 Every function returns a scalar tensor. The trainer collects them in a dict with namespaced keys
 (`g/l1`, `g/mel`, `g/adv`, `g/feat`, `d/hinge`) and the balancer weights the generator ones.
@@ -24,7 +24,7 @@ def l1_time(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 class MultiScaleMelLoss(nn.Module):
     """L1 on mel power plus MSE on log10(mel + floor), averaged over scales and both terms.
 
-    Scales are n_fft = 2**lo .. 2**hi with hop n_fft / 4 and `n_mels` bands (SPEC §2: 2^6..2^10,
+    Scales are n_fft = 2**lo .. 2**hi with hop n_fft / 4 and `n_mels` bands (audiocraft: 2^6..2^10,
     64 mels, floor 1e-5). The average (rather than a sum) keeps the value comparable when the
     number of scales changes; the balancer makes the overall scale irrelevant for training.
     """

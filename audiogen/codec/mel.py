@@ -79,7 +79,7 @@ class MelSpectrogram(nn.Module):
 
 
 class MultiScaleMel(nn.Module):
-    """Mel spectrograms at several FFT sizes: 2**lo .. 2**hi, hop n_fft / 4 (SPEC §2: 2^6..2^10)."""
+    """Mel spectrograms at FFT sizes 2**lo .. 2**hi, hop n_fft / 4 (audiocraft: 2^6..2^10)."""
 
     def __init__(self, sample_rate: int, lo: int = 6, hi: int = 10, n_mels: int = 64,
                  f_min: float = 0.0, f_max: float | None = None):

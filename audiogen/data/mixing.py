@@ -1,4 +1,4 @@
-"""AudioGen's mixing augmentation (SPEC §6), applied to whole batches.
+"""AudioGen's mixing augmentation (AudioGen paper), applied to whole batches.
 
 With probability `prob`, a batch of B segments becomes k = keep_ratio * B mixtures of two
 different clips of the batch ("a dog barks and a trumpet plays"); otherwise k random clips are
@@ -36,7 +36,7 @@ from audiogen.text.captions import join_captions
 class MixingConfig:
     enabled: bool = True  # on for training by default; off = batches pass through unchanged
     prob: float = 0.5  # chance that a batch is mixed
-    keep_ratio: float = 0.5  # output size k = keep_ratio * B, mixed or not (SPEC §6: B/2)
+    keep_ratio: float = 0.5  # output size k = keep_ratio * B, mixed or not (the paper: B/2)
     snr_low: float = -5.0  # dB; one SNR per batch drawn uniformly in [snr_low, snr_high]
     snr_high: float = 5.0
     min_overlap: float = 0.5  # share of the shorter clip that must overlap the other

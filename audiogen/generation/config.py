@@ -18,13 +18,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    duration: float = 5.0  # seconds generated when the caller gives no duration (SPEC §5)
-    cfg_coef: float = 3.0  # classifier-free guidance scale γ (SPEC §4)
+    duration: float = 5.0  # seconds generated when the caller gives no duration (audiocraft's)
+    cfg_coef: float = 3.0  # classifier-free guidance scale γ (AudioGen paper: 3)
     temperature: float = 1.0  # softmax temperature; 0 = greedy
-    top_k: int = 250  # top-k sampling (SPEC §4: v2 default)
+    top_k: int = 250  # top-k sampling (audiogen-medium's default)
     top_p: float = 0.0  # nucleus sampling; 0 = off, wins over top_k when set
     window: float = 10.0  # seconds the LM was trained on; longer outputs use a sliding window
-    stride: float = 2.0  # seconds added per sliding-window step (SPEC §5: v2 uses 2 s)
+    stride: float = 2.0  # seconds added per sliding-window step (audiogen-medium uses 2 s)
     max_duration: float = 120.0  # cap on a requested duration (seconds); above it is an error
 
     def __post_init__(self):

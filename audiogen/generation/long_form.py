@@ -1,4 +1,4 @@
-"""Outputs longer than the LM's trained length, by a sliding window (SPEC §5).
+"""Outputs longer than the LM's trained length, by a sliding window (as audiocraft).
 
 The LM is only trained on `window` frames, so past that the output is built window by window:
 the first window is generated as usual (after the prompt, if any); each later one takes the

@@ -1,4 +1,4 @@
-"""Safe import of an audiocraft language model checkpoint (`state_dict.bin`, SPEC §9).
+"""Safe import of an audiocraft language model checkpoint (`state_dict.bin`, docs/conversion.md).
 
 The file is a torch pickle of {"best_state": {name: tensor}, "xp.cfg": YAML string, ...}; it is
 read by the codec importer's `read_checkpoint` (`torch.load(weights_only=True)`: tensors and

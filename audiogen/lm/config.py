@@ -1,4 +1,4 @@
-"""Configuration of the language model and its named presets (SPEC §3).
+"""Configuration of the language model and its named presets (docs/architecture.md).
 
 One dataclass, `LMConfig`, describes a model completely; it is what `lm.json` stores. Presets
 are plain functions returning a config, one per published or project configuration.
@@ -34,11 +34,11 @@ class LMConfig:
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)  # frozen text encoder
     cross_attention: bool = True  # attend to the text from every block (v2)
     cross_attention_mask: bool = True  # mask padded text positions; False reproduces the
-    # reference, which lets the zero vectors at padding take part in the softmax (SPEC §4)
+    # reference, which lets the zero vectors at padding take part in the softmax (audiocraft)
     text_prefix: bool = False  # paper: text embeddings placed before the audio tokens in
     # self-attention (positions continue from the text into the audio)
     cfg_dropout: float = 0.1  # share of training examples whose text is dropped (per sample)
-    max_period: float = 10_000.0  # sinusoidal position period (SPEC §3)
+    max_period: float = 10_000.0  # sinusoidal position period (audiocraft's)
     max_seq_len: int = 1024  # default decode-cache length in steps (audio + text prefix)
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""AudioLM: the text-conditioned language model over codec tokens (SPEC §3, §4).
+"""AudioLM: the text-conditioned language model over codec tokens (AudioGen paper).
 
     codes [B, K, T] --pattern--> seq [B, K, S] --sum of K embeddings--> [B, S, D]
         --transformer (text by cross-attention and/or as a prefix)--> K heads
@@ -31,7 +31,7 @@ LM_FORMAT = "audiogen-lm"
 LM_VERSION = 1
 LM_CONFIG_FILE = "lm.json"
 LM_WEIGHTS_FILE = "lm.safetensors"
-# Sampling defaults of the released model (SPEC §4, §5), stored in lm.json for the generator.
+# Sampling defaults of the released model (audiogen-medium), stored in lm.json for the generator.
 DEFAULT_GENERATION = {"cfg_coef": 3.0, "temperature": 1.0, "top_k": 250, "top_p": 0.0,
                       "duration": 5.0}
 
@@ -98,7 +98,7 @@ class AudioLM(nn.Module):
     def drop_condition(self, cond: TextCondition, p: float) -> TextCondition:
         """Classifier-free guidance dropout: each example's text becomes the null condition
         with probability p (per sample; the method only needs a share of unconditional
-        examples, SPEC §4)."""
+        examples; audiocraft draws once per batch)."""
         keep = torch.rand(cond.batch_size, device=cond.mask.device) >= p
         return TextCondition(cond.embeddings * keep[:, None, None], cond.mask & keep[:, None])
 

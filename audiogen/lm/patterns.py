@@ -1,4 +1,4 @@
-"""Codebook patterns: how K parallel code streams are laid out as one sequence of steps (SPEC §3).
+"""Codebook patterns: how K parallel code streams are laid out as one sequence of steps.
 
 The LM predicts one step at a time; each step holds at most one code per codebook. A pattern
 maps every code (codebook k, frame t) of `codes [B, K, T]` to a step s of `seq [B, K, S]`;

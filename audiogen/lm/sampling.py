@@ -19,7 +19,7 @@ import torch
 @dataclass(frozen=True)
 class SamplingParams:
     temperature: float = 1.0  # softmax temperature; <= 0 means greedy (argmax)
-    top_k: int = 250  # keep the k most likely tokens; 0 = off (SPEC §4: v2 default 250)
+    top_k: int = 250  # keep the k most likely tokens; 0 = off (audiogen-medium: 250)
     top_p: float = 0.0  # keep the smallest set with mass >= p; 0 = off; wins over top_k
 
     def __post_init__(self):
@@ -34,7 +34,7 @@ class SamplingParams:
 
 
 def apply_guidance(cond: torch.Tensor, uncond: torch.Tensor, coef: float) -> torch.Tensor:
-    """Classifier-free guidance: uncond + coef * (cond - uncond) (SPEC §4).
+    """Classifier-free guidance: uncond + coef * (cond - uncond) (AudioGen paper).
 
     coef = 1 gives the conditional logits, coef = 0 the unconditional ones; above 1 pushes away
     from the unconditional (or negative-prompt) prediction.

@@ -1,5 +1,5 @@
 """The decoder transformer: pre-LayerNorm blocks of causal self-attention, cross-attention to the
-text, and a GELU feed-forward, with sinusoidal positions added at the input (SPEC §3).
+text, and a GELU feed-forward, with sinusoidal positions added at the input (audiocraft).
 
     x [B, S, D] + sin(positions)
       for each block:  x += SelfAttn(LN(x))      causal, optionally over a text prefix too
@@ -245,7 +245,7 @@ def _causal_mask(query: torch.Tensor, num_keys: int,
 
 
 def init_weights(module: nn.Module, config: LMConfig) -> None:
-    """SPEC §3 (v2): truncated normal (±3 std) with std 1/sqrt(fan_in); block layer i scaled down
+    """As audiocraft: truncated normal (±3 std) with std 1/sqrt(fan_in); block layer i scaled down
     by sqrt(2 (i + 1)); zero biases; LayerNorms at (1, 0)."""
 
     def normal_(w: torch.Tensor, fan_in: int, depth: int | None = None) -> None:

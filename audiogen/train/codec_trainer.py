@@ -1,4 +1,4 @@
-"""Codec training (EnCodec recipe, SPEC §2): reconstruction + adversarial losses, balanced.
+"""Codec training (EnCodec recipe, as audiocraft): reconstruction + adversarial losses, balanced.
 
 One step, read top to bottom in `CodecTrainer.train_step`:
 
@@ -63,7 +63,7 @@ class CodecTrainConfig:
     # --- model ---
     preset: str = "small"  # codec preset (audiogen.codec.presets.PRESETS)
     codec: dict[str, Any] = field(default_factory=dict)  # CodecConfig field overrides, e.g. {"n_q": 2}
-    disc_filters: int = 32  # channels of the MS-STFT discriminator's convs (SPEC: 32)
+    disc_filters: int = 32  # channels of the MS-STFT discriminator's convs (EnCodec: 32)
     disc_n_ffts: list[int] = field(default_factory=lambda: [1024, 2048, 512, 256, 128])
     # FFT sizes of the discriminator's scales, one sub-discriminator each (EnCodec: these five)
     init_from: str = ""  # codec model directory to start from (its config replaces preset/codec)
@@ -74,19 +74,19 @@ class CodecTrainConfig:
     # sources as "A,B" (each sampled in proportion to its hours) or "A:0.7,B:0.3" (shares)
     valid_data: str = ""  # held-out folder or manifest; "": the manifest's "valid" rows, or
     # (a folder, or no such rows) fixed crops of the training data
-    segment_seconds: float = 1.0  # length of a training crop (SPEC: 1 s)
-    batch_size: int = 64  # GLOBAL batch: items per step summed over all processes (SPEC: 64)
+    segment_seconds: float = 1.0  # length of a training crop (EnCodec: 1 s)
+    batch_size: int = 64  # GLOBAL batch: items per step summed over all processes (EnCodec: 64)
     valid_clips: int = 16  # validation crops (fixed for the whole run)
     # --- optimisation ---
-    lr: float = 3e-4  # Adam learning rate, generator and discriminator (SPEC: 3e-4)
-    betas: tuple[float, float] = (0.5, 0.9)  # Adam betas (SPEC)
+    lr: float = 3e-4  # Adam learning rate, generator and discriminator (EnCodec: 3e-4)
+    betas: tuple[float, float] = (0.5, 0.9)  # Adam betas (EnCodec)
     init_gain: float = 0.0  # >0: scale conv weights by it and zero conv biases at init
     # (audiogen.codec.conv.boost_init; sqrt(3) ~ 1.732 skips the early plateau); 0: torch init
     loss_weights: dict[str, float] = field(default_factory=lambda: {
         "adv": 4.0, "feat": 4.0, "l1": 0.1, "mel": 2.0})  # balancer weights (v2); 0 drops a loss
-    commitment_weight: float = 1.0  # RVQ commitment loss, outside the balancer (SPEC: 1)
+    commitment_weight: float = 1.0  # RVQ commitment loss, outside the balancer (EnCodec: 1)
     disc_update_share: float = 2 / 3  # probability that a step also updates the discriminator
-    balancer_ema_decay: float = 0.999  # EMA decay of the balancer's gradient norms (SPEC)
+    balancer_ema_decay: float = 0.999  # EMA decay of the balancer's gradient norms (EnCodec)
     steps: int = 10000  # total optimisation steps (a resumed run continues up to this)
     # --- bookkeeping ---
     checkpoint_every: int = 500  # steps between checkpoints (and one at the end)

@@ -1,4 +1,4 @@
-"""Exponential moving average of a model's weights (SPEC §3: decay 0.99, every 10 steps).
+"""Exponential moving average of a model's weights (audiogen-medium: 0.99 every 10 steps).
 
     ema <- decay * ema + (1 - decay) * weights,   every `every` optimizer steps
 

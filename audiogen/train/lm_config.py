@@ -33,7 +33,7 @@ class LMTrainConfig:
     # --- model ---
     preset: str = "small"  # LM shape to start from (audiogen.lm.config.PRESETS)
     lm: dict[str, Any] = field(default_factory=dict)  # LMConfig fields to change, e.g.
-    # {num_layers: 4, cfg_dropout: 0.1}; cfg_dropout (SPEC §4: 0.1) is applied per example
+    # {num_layers: 4, cfg_dropout: 0.1}; cfg_dropout (paper: 0.1) is applied per example
     codec: str = ""  # model directory with codec.json + codec.safetensors: copied into the
     # exported model; runs on the mixed audio when training from a manifest
     # --- data (give one of cache / manifest) ---
@@ -42,7 +42,7 @@ class LMTrainConfig:
     # encoded by the codec on the training device
     segment_seconds: float = 5.0  # training segment (v2: 10 s; the paper: 5 s)
     mixing: dict[str, Any] = field(default_factory=dict)  # MixingConfig fields to change
-    # (manifest only; {} = SPEC §6: p 0.5, SNR -5..5 dB); {enabled: false} turns it off
+    # (manifest only; {} = the paper's: p 0.5, SNR -5..5 dB); {enabled: false} turns it off
     num_workers: int = 2  # loader processes per training process (manifest only; 0: none)
     # --- batch ---
     batch_size: int = 16  # GLOBAL batch: examples per optimizer step over all processes
@@ -52,17 +52,17 @@ class LMTrainConfig:
     steps: int = 10000  # total optimizer steps (a resumed run continues up to this)
     stop_at: int = 0  # stop early at this step (validate, checkpoint, export) with the
     # schedule still laid out over `steps`: train in slices, or compare runs at equal steps
-    lr: float = 5e-4  # AdamW peak learning rate (SPEC §3)
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])  # AdamW betas (SPEC §3)
+    lr: float = 5e-4  # AdamW peak learning rate (audiogen-medium)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])  # AdamW betas (audiogen-medium)
     weight_decay: float = 0.1  # AdamW decoupled weight decay, all weights (as the reference)
-    schedule: str = "inverse_sqrt"  # inverse_sqrt (SPEC §3), cosine or constant (cosine
+    schedule: str = "inverse_sqrt"  # inverse_sqrt (audiogen-medium), cosine or constant (cosine
     # decays over `steps`: raising steps when resuming stretches what is left of it)
-    warmup_steps: int = 3000  # linear warm-up steps (SPEC §3: 3000)
+    warmup_steps: int = 3000  # linear warm-up steps (audiogen-medium: 3000)
     min_lr_ratio: float = 0.0  # cosine only: the rate at the end, as a share of lr
     grad_clip: float = 1.0  # clip the global gradient norm to this (0: off)
     ema: bool = True  # keep an exponential moving average of the weights
-    ema_decay: float = 0.99  # (SPEC §3: 0.99)
-    ema_every: int = 10  # steps between EMA updates (SPEC §3: 10)
+    ema_decay: float = 0.99  # (audiogen-medium: 0.99)
+    ema_every: int = 10  # steps between EMA updates (audiogen-medium: 10)
     export_ema: bool = True  # export the EMA weights (when ema is on) instead of the last ones
     precision: str = "bf16"  # autocast on CUDA: bf16, fp16 (with loss scaling) or fp32;
     # CPU runs always compute in fp32

@@ -1,4 +1,4 @@
-"""LM training (SPEC §3): next-token cross-entropy over codec tokens, conditioned on text.
+"""LM training (AudioGen paper): next-token cross-entropy over codec tokens, conditioned on text.
 
 One optimizer step, read top to bottom in `LMTrainer.train_step`:
 

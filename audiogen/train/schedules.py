@@ -1,6 +1,6 @@
 """Learning-rate schedules as multipliers of the base rate, a function of the step alone.
 
-    inverse_sqrt (SPEC §3, v2):  linear warm-up to 1, then sqrt(warmup / step)
+    inverse_sqrt (audiocraft):   linear warm-up to 1, then sqrt(warmup / step)
     cosine:                      linear warm-up to 1, then half a cosine down to min_ratio at total
     constant:                    linear warm-up to 1, then 1
 
