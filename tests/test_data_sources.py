@@ -10,15 +10,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiogen.data.audio_crops import (
-    DataSource,
-    RandomCrops,
-    WeightedCrops,
-    find_audio,
-    parse_sources,
-)
+from audiogen.data.audio_crops import RandomCrops, WeightedCrops, find_audio
 from audiogen.data.manifest import read_manifest
 from audiogen.data.open_corpus import recordings
+from audiogen.data.weighted import DataSource, parse_sources
 from audiogen.errors import AudiogenError
 from audiogen.train.codec_trainer import CodecTrainConfig, CodecTrainer
 from audiogen.train.metrics import read_metrics
@@ -43,14 +38,16 @@ def two_folders(tmp_path):
 
 
 def test_parse_sources():
-    assert parse_sources("x/manifest.jsonl") == [DataSource("x/manifest.jsonl")]
-    assert parse_sources("a:0.7, b:0.3") == [DataSource("a", 0.7), DataSource("b", 0.3)]
-    assert parse_sources("C:/data/a")[0] == DataSource("C:/data/a")  # not a weight
-    assert DataSource("runs/corpus/manifest.jsonl").name == "corpus"
-    assert DataSource("sounds/").name == "sounds"
+    assert parse_sources("x/manifest.jsonl") == [DataSource("x/manifest.jsonl", None, "x")]
+    assert parse_sources("a:0.7, b:0.3") == [DataSource("a", 0.7, "a"), DataSource("b", 0.3, "b")]
+    assert parse_sources("C:/data/a")[0] == DataSource("C:/data/a", None, "a")  # not a weight
+    assert [s.name for s in parse_sources("runs/corpus/manifest.jsonl,sounds/")] == [
+        "corpus", "sounds"]
+    # names are told apart by their parent folders when the last ones agree
+    assert [s.name for s in parse_sources("one/cache,two/cache")] == ["one/cache", "two/cache"]
     for bad, message in [("a:0.5,b", "every source or to none"), ("a:-1", "positive"),
                          ("a:nan", "positive"), ("", "no training data"),
-                         ("x/a/manifest.jsonl,y/a/manifest.jsonl", "share the name")]:
+                         ("x/a/manifest.jsonl,x/a/manifest.jsonl", "given twice")]:
         with pytest.raises(AudiogenError, match=message):
             parse_sources(bad)
 

@@ -12,14 +12,14 @@ data-parallel training each rank draws its slice of the global batch's indices.
 A file that cannot be read (corrupt, vanished) is skipped and counted in `skipped`, and another
 file is drawn in its place.
 
-Several sources (`WeightedCrops`): each item first draws its source by weight (the share of
-the batches it gets), then a crop of that source, both from the item's own seed.
+Several sources (`WeightedCrops`, sources from `audiogen.data.weighted.parse_sources`): each
+item first draws its source by weight (the share of the batches it gets), then a crop of that
+source, both from the item's own seed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from audiogen.audio.io import AUDIO_EXTENSIONS, audio_info, load_audio
 from audiogen.data.manifest import read_manifest
+from audiogen.data.weighted import share_metrics
 from audiogen.errors import AudiogenError, AudioReadError
 
 MAX_CONSECUTIVE_FAILURES = 20  # then the data is unusable, not just a few bad files
@@ -113,50 +114,6 @@ class RandomCrops:
         return torch.stack([self.crop(key, i) for i in indices])
 
 
-@dataclass(frozen=True)
-class DataSource:
-    """One training source: a folder or manifest, and its share of the batches."""
-
-    path: str
-    weight: float | None = None  # share of the batches (normalised); None: by hours
-
-    @property
-    def name(self) -> str:
-        """A short name for metrics: the manifest's folder for `.../manifest.jsonl`."""
-        p = Path(self.path)
-        return p.parent.name if p.name == "manifest.jsonl" and p.parent.name else p.stem or p.name
-
-
-def parse_sources(spec: str) -> list[DataSource]:
-    """`PATH[:WEIGHT],PATH[:WEIGHT],...` -> sources. Give a weight to every source or none."""
-    sources = []
-    for item in (s.strip() for s in spec.split(",")):
-        if not item:
-            continue
-        path, sep, weight = item.rpartition(":")
-        try:
-            value = float(weight) if sep else None
-        except ValueError:
-            value = None
-        if value is None:
-            sources.append(DataSource(item))
-        elif not value > 0 or not math.isfinite(value):
-            raise AudiogenError(f"data source {item!r}: the weight must be a positive number.")
-        else:
-            sources.append(DataSource(path, value))
-    if not sources:
-        raise AudiogenError("no training data: pass --data FOLDER_OR_MANIFEST[:WEIGHT].")
-    if len({s.weight is None for s in sources}) > 1:
-        raise AudiogenError(f"data sources {spec!r}: give a weight to every source or to none "
-                            "(none: each is sampled in proportion to its hours).")
-    names = [s.name for s in sources]
-    if len(set(names)) < len(names):
-        raise AudiogenError(f"data sources {spec!r}: two sources share the name of "
-                            f"{min(n for n in names if names.count(n) > 1)!r}; "
-                            "give each its own folder or file name.")
-    return sources
-
-
 class WeightedCrops:
     """Crops from several sources; item i of batch `key` comes from source j with probability
     weights[j]. One source behaves exactly as its `RandomCrops` alone.
@@ -210,7 +167,6 @@ class WeightedCrops:
 
     def take_shares(self) -> dict[str, float]:
         """Share of the items drawn since the last call, per source; resets the counts."""
-        total = max(1, int(self.counts.sum()))
-        shares = {f"data/share/{n}": int(c) / total for n, c in zip(self.names, self.counts)}
+        shares = share_metrics(self.names, self.counts.numpy())
         self.counts.zero_()
         return shares

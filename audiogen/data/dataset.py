@@ -62,6 +62,8 @@ class AudioBatch:
     lengths: torch.Tensor  # [B] int64, valid samples per item
     captions: list[str]  # B cleaned captions ('' = unconditional)
     skipped: int = 0  # files that failed while this batch was read
+    sources: list[int] = field(default_factory=list)  # source of each item read (several
+    # training sources, `audiogen.data.weighted`); empty for one source
     mixed: bool = False  # whether the mixing augmentation produced it
     info: dict[str, Any] = field(default_factory=dict)  # mixing parameters, for logs and tests
 
@@ -140,6 +142,11 @@ class AudioSegmentDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def seconds(self) -> float:
+        """Seconds of audio in this split."""
+        return sum(e.duration for e in self.entries)
+
     def set_epoch(self, epoch: int) -> None:
         """Epoch used for plain integer keys (set it before building the loader's iterator)."""
         self.epoch = epoch
@@ -201,6 +208,7 @@ def collate_segments(items: list[dict[str, Any]]) -> AudioBatch:
         lengths=torch.tensor([it["length"] for it in items], dtype=torch.long),
         captions=[it["caption"] for it in items],
         skipped=sum(it["skipped"] for it in items),
+        sources=[it["source"] for it in items if "source" in it],
     )
 
 

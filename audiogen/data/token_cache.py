@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -265,6 +265,7 @@ class CodeBatch:
     text_states: torch.Tensor | None = None  # [B, L, D] cached encoder states, zero-padded
     text_mask: torch.Tensor | None = None  # [B, L] bool, True at real tokens
     skipped: int = 0  # unreadable files met while reading this batch (on-the-fly path)
+    sources: list[int] = field(default_factory=list)  # source of each item (several sources)
 
     def __len__(self) -> int:
         return self.codes.shape[0]
@@ -306,6 +307,12 @@ class TokenCacheDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.slots)
 
+    @property
+    def seconds(self) -> float:
+        """Seconds of audio in this split."""
+        frames = sum(self.cache.items[i]["frames"] for i in self.indices)
+        return frames / self.cache.frame_rate
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
@@ -336,7 +343,8 @@ def collate_codes(items: list[dict[str, Any]]) -> CodeBatch:
     """Stack `TokenCacheDataset` items into a `CodeBatch` (the DataLoader's `collate_fn`)."""
     batch = CodeBatch(codes=torch.stack([it["codes"] for it in items]),
                       lengths=torch.tensor([it["length"] for it in items], dtype=torch.long),
-                      captions=[it["caption"] for it in items])
+                      captions=[it["caption"] for it in items],
+                      sources=[it["source"] for it in items if "source" in it])
     if "text" in items[0]:
         length = max(1, max(it["text"].shape[0] for it in items))
         states = torch.zeros(len(items), length, items[0]["text"].shape[-1])

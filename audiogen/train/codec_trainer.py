@@ -43,7 +43,8 @@ from audiogen.codec.losses import (
     relative_feature_matching,
 )
 from audiogen.codec.metrics import mel_distance, si_snr
-from audiogen.data.audio_crops import RandomCrops, WeightedCrops, find_audio, parse_sources
+from audiogen.data.audio_crops import RandomCrops, WeightedCrops, find_audio
+from audiogen.data.weighted import parse_sources
 from audiogen.errors import AudiogenError
 from audiogen.fileio import read_json, write_json
 from audiogen.train import distributed

@@ -39,7 +39,8 @@ class LMTrainConfig:
     # --- data (give one of cache / manifest) ---
     cache: str = ""  # token cache (`audiogen data encode`): no mixing, no codec per step
     manifest: str = ""  # JSONL manifest (`audiogen data index`): audio segments, mixing,
-    # encoded by the codec on the training device
+    # encoded by the codec on the training device. Either takes several sources: "A,B" (each
+    # drawn in proportion to its hours) or "A:0.7,B:0.3" (shares of the batches)
     segment_seconds: float = 5.0  # training segment (v2: 10 s; the paper: 5 s)
     mixing: dict[str, Any] = field(default_factory=dict)  # MixingConfig fields to change
     # (manifest only; {} = the paper's: p 0.5, SNR -5..5 dB); {enabled: false} turns it off

@@ -8,6 +8,9 @@ clip), the frame mask `[b, F]`, and the frozen text encoder's states `[b, L, D_e
 mask (from the cache when it holds them, else encoded now); the LM's projection is applied by
 the trainer, inside the graph.
 
+Several sources (`cache=A,B` or `manifest=A:0.7,B:0.3`, see `audiogen.data.weighted`) are
+drawn by weight, or in proportion to their hours; the shares drawn are reported per source.
+
 Position in the data is a pure function of the micro-batch counter m (micro-batches drawn so
 far by each process): epoch = m // per_epoch, and the epoch's sampler skips the first
 (m % per_epoch) micro-batches of this process's share. A resumed run therefore reads exactly
@@ -21,6 +24,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import replace
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -33,6 +37,7 @@ from audiogen.data.token_cache import (
     collate_codes,
     encode_audio_batch,
 )
+from audiogen.data.weighted import ConcatKeyed, WeightedDatasets, parse_sources, share_metrics
 from audiogen.errors import AudiogenError
 from audiogen.lm.config import LMConfig
 from audiogen.text.conditioner import load_text_encoder
@@ -63,11 +68,13 @@ class LMData:
         self.mixer: BatchMixer | None = None
         self.cached_text = False
         self.skipped = 0  # unreadable files met by this process while training
+        self.source_names: list[str] = []  # several sources: their names, and items drawn
+        self.source_counts = np.zeros(0, dtype=np.int64)  # from each since the last report
         if config.cache:
-            self.train_set, self.valid_set = self._cache_sets()
+            self.train_set, self.valid_set = self._sources(config.cache, self._cache_sets)
             self.load = micro_batch
         else:
-            self.train_set, self.valid_set = self._audio_sets()
+            self.train_set, self.valid_set = self._sources(config.manifest, self._audio_sets)
             mixing = MixingConfig(**config.mixing)
             self.mixer = BatchMixer(mixing)
             self.load = _load_size(mixing, micro_batch)
@@ -79,12 +86,35 @@ class LMData:
                 f"of {self.load} on each of {world} process(es); lower batch_size or add data.")
 
     # --- sources ---
-    def _cache_sets(self) -> tuple[Dataset, Dataset | None]:
+    def _sources(self, spec: str, build) -> tuple[Dataset, Dataset | None]:
+        """The train and valid sets of every source in `spec`; several are drawn by weight
+        (valid: the sources' valid splits together, unweighted)."""
+        sources = parse_sources(spec)
+        sets = [build(s.path) for s in sources]
+        if len(sets) == 1:
+            return sets[0]
+        self.source_names = [s.name for s in sources]
+        self.source_counts = np.zeros(len(sources), dtype=np.int64)
+        weights = None if sources[0].weight is None else [s.weight for s in sources]
+        train = WeightedDatasets([(s.name, t) for s, (t, _) in zip(sources, sets)], weights,
+                                 self.config.seed)
+        valid = [v for _, v in sets if v is not None]
+        return train, (ConcatKeyed(valid) if valid else None)
+
+    def take_shares(self) -> dict[str, float]:
+        """`data/share/NAME` per source since the last call (empty for one source)."""
+        if not self.source_names:
+            return {}
+        shares = share_metrics(self.source_names, self.source_counts)
+        self.source_counts[:] = 0
+        return shares
+
+    def _cache_sets(self, path: str) -> tuple[Dataset, Dataset | None]:
         c, lm = self.config, self.lm_config
-        cache = TokenCache(c.cache)
+        cache = TokenCache(path)
         if (cache.num_codebooks, cache.cardinality) != (lm.num_codebooks, lm.card):
             raise AudiogenError(
-                f"{c.cache}: codes are {cache.num_codebooks} x {cache.cardinality}, the LM "
+                f"{path}: codes are {cache.num_codebooks} x {cache.cardinality}, the LM "
                 f"expects {lm.num_codebooks} x {lm.card} (preset {c.preset!r}); pick a matching "
                 "preset or set lm.num_codebooks / lm.card.")
         if c.codec:
@@ -97,28 +127,29 @@ class LMData:
             text = cache.index["text"]
             if text["dim"] not in (None, lm.text.dim):
                 raise AudiogenError(
-                    f"{c.cache}: cached text states are {text['dim']}-wide ({text['encoder']}),"
+                    f"{path}: cached text states are {text['dim']}-wide ({text['encoder']}),"
                     f" the LM's text encoder ({lm.text.name}) gives {lm.text.dim}; re-encode "
                     "with the LM's --text-encoder.")
             if text["encoder"] != lm.text.name:
                 log.warning("cached text states come from %r, the LM names %r",
                             text["encoder"], lm.text.name)
             self.cached_text = True
-        self.skipped = len(cache.index.get("skipped", []))
+        self.skipped += len(cache.index.get("skipped", []))
 
         def split(name: str, random_crop: bool) -> TokenCacheDataset:
             return TokenCacheDataset(cache, c.segment_seconds, split=name, seed=c.seed,
                                      random_crop=random_crop)
         return split("train", True), _optional(lambda: split("valid", False))
 
-    def _audio_sets(self) -> tuple[Dataset, Dataset | None]:
+    def _audio_sets(self, path: str) -> tuple[Dataset, Dataset | None]:
         from audiogen.codec import Codec
 
         c = self.config
         if not c.codec:
             raise AudiogenError("training from a manifest needs codec=MODEL_DIR (it encodes the "
                                 "mixed audio).")
-        self.codec = Codec.load(c.codec, self.device).eval()
+        if self.codec is None:
+            self.codec = Codec.load(c.codec, self.device).eval()
         lm = self.lm_config
         if (self.codec.num_codebooks, self.codec.cardinality) != (lm.num_codebooks, lm.card):
             raise AudiogenError(
@@ -126,9 +157,9 @@ class LMData:
                 f"the LM expects {lm.num_codebooks} x {lm.card}; set lm.num_codebooks / lm.card.")
         seg = SegmentConfig(segment_seconds=c.segment_seconds,
                             sample_rate=self.codec.sample_rate, seed=c.seed)
-        train = AudioSegmentDataset(c.manifest, seg, split="train")
+        train = AudioSegmentDataset(path, seg, split="train")
         valid = _optional(lambda: AudioSegmentDataset(
-            c.manifest, replace(seg, random_crop=False), split="valid"))
+            path, replace(seg, random_crop=False), split="valid"))
         return train, valid
 
     # --- batches ---
@@ -171,6 +202,8 @@ class LMData:
     def _prepare(self, batch, micro_index: int | None) -> CodeBatch:
         """A collated batch -> CodeBatch on the device with text states (mixed and encoded
         first on the audio path; `micro_index` None = validation, never mixed)."""
+        if micro_index is not None and self.source_names:
+            self.source_counts += np.bincount(batch.sources, minlength=len(self.source_names))
         if self.config.manifest:
             if micro_index is not None and self.mixer is not None:
                 seed = self.config.seed * 1_000_003 + micro_index * self.world + self.rank
@@ -197,7 +230,8 @@ class LMData:
     def frame_rate(self) -> float:
         if self.codec is not None:
             return self.codec.frame_rate
-        return self.train_set.cache.frame_rate
+        first = self.train_set.datasets[0] if self.source_names else self.train_set
+        return first.cache.frame_rate
 
 
 def _load_size(mixing: MixingConfig, micro: int) -> int:

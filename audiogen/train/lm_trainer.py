@@ -374,6 +374,7 @@ class LMTrainer:
         `tokens_per_s` counts every process's valid tokens (codebooks x frames)."""
         keys = sorted({k for m in window for k in m})
         local = {k: sum(m[k] for m in window) / len(window) for k in keys}
+        local.update(self.data.take_shares())
         summary = distributed.all_reduce_mean(local)
         tokens = summary.pop("tokens") * self.world
         summary["tokens_per_step"] = tokens
