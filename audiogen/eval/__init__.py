@@ -9,4 +9,5 @@ distributions, CLAP text-audio consistency, codec quality against Opus, and repo
     pipeline.py     `audiogen evaluate`
     report.py       JSON + Markdown report with spectrograms (audiogen.plots)
     codec_eval.py   `audiogen evaluate-codec`
+    pitch.py        pitch fidelity: f0 (pYIN) kept within 50 cents on voiced frames
 """
