@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev,ui]"
+	$(BIN)/pip install -q -e ".[dev,ui,eval]"
 	# aisfx (the FAD/KL embedder) pins numpy 1.23 and librosa 0.9, which cannot resolve beside
 	# this project's pins; it needs none of them at import, so it goes in without dependencies.
 	$(BIN)/pip install -q --no-deps aisfx==0.1.2

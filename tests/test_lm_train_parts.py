@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import math
-import struct
-import zlib
 
-import numpy as np
 import pytest
 import torch
 import yaml
@@ -24,7 +20,6 @@ from audiogen.train.lm_config import (
 )
 from audiogen.train.metrics import read_metrics
 from audiogen.train.overrides import apply_overrides
-from audiogen.train.plot import COLOURS, plot_curves
 from audiogen.train.schedules import lr_factor
 
 
@@ -90,17 +85,6 @@ def test_print_config_is_the_full_commented_file(capsys):
                                                                      ["steps=7"])
 
 
-def _png_pixels(path):
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    idat = data.index(b"IDAT")
-    length = struct.unpack(">I", data[idat - 4:idat])[0]
-    raw = zlib.decompress(data[idat + 4:idat + 4 + length])
-    rows = np.frombuffer(raw, np.uint8).reshape(height, 1 + width * 3)[:, 1:]
-    return rows.reshape(height, width, 3)
-
-
 def test_cli_trains_resumes_and_plots(tmp_path, capsys):
     manifest = make_corpus(tmp_path, clips=6, valid=2)
     codec = make_codec(tmp_path)
@@ -120,23 +104,11 @@ def test_cli_trains_resumes_and_plots(tmp_path, capsys):
         ("valid", 4), ("train", 5), ("valid", 5)]
     with pytest.raises(SystemExit):
         main(["plot", str(run)])
-    pixels = _png_pixels(run / "curves.png")
-    assert pixels.shape == (720, 960, 3)
-    top, bottom = pixels[:360], pixels[360:]
-    train_colour = np.all(top == COLOURS[0], axis=-1).sum()
-    assert train_colour > 100  # the train loss line
-    assert np.all(bottom == COLOURS[3], axis=-1).sum() > 100  # perplexity of codebook 3
+    assert "9 records; last train ce" in capsys.readouterr().out
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the figure: test_plots
     with pytest.raises(SystemExit) as exit_:
         main(["plot", str(tmp_path)])  # no metrics there
     assert exit_.value.code == 2
-
-
-def test_plot_survives_non_finite_and_single_records(tmp_path):
-    records = [{"split": "train", "step": 1, "ce": "nan", "ppl/q0": "inf"},
-               {"split": "valid", "step": 1, "ce": 2.0}]
-    plot_curves(records, tmp_path / "c.png")
-    assert _png_pixels(tmp_path / "c.png").shape == (720, 960, 3)
-    assert math.isnan(float(records[0]["ce"]))
 
 
 def test_packaged_presets_are_what_the_generator_writes():

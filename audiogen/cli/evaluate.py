@@ -56,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="subsets averaged per size for FAD-inf (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of subset draws (default 0)")
     parser.add_argument("--spectrograms", type=int, default=4,
-                        help="spectrogram pictures in the report (default 4)")
+                        help="spectrogram pictures in the report (default 4; needs matplotlib: "
+                        "pip install 'audiogen[eval]', or 0 for none)")
     parser.add_argument("--cache", help="directory that keeps per-file embeddings, so an "
                         "unchanged reference set is embedded only once")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's "
@@ -70,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
 
     from audiogen.eval.pipeline import EvalConfig, evaluate
     from audiogen.eval.report import write_report
+    from audiogen.plots import require_matplotlib
 
+    if args.spectrograms > 0:
+        require_matplotlib()  # fail now, not after the long measurement
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = EvalConfig(

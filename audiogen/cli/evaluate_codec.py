@@ -1,9 +1,16 @@
-"""Measure a codec's reconstructions (SI-SNR, mel distance) side by side with Opus.
+"""Measure codecs' reconstructions (SI-SNR, mel distance, pitch fidelity) beside Opus.
 
-Opus runs through ffmpeg (libopus) at the codec's bitrate and at 3x it, never below
-libopus's 6 kbps minimum; without ffmpeg the Opus columns say "not available". Example:
+Opus runs through ffmpeg (libopus) at 6 kbps, at the (first) codec's bitrate and at 3x it,
+never below libopus's 6 kbps minimum; without ffmpeg the Opus rows say "not available".
+Pitch fidelity (on the originals' voiced frames, the share whose f0 a system kept within
+50 cents; pYIN from librosa) is measured when librosa is installed (`pip install
+'audiogen[eval]'`); without it that column is left out and the report says why. Repeat
+--model to compare codecs (new against old) in one table. The last line printed is
+`codec vs opus-6kbps mel distance: X vs Y` (the first codec's mean against Opus at 6 kbps).
+Example:
 
-    audiogen evaluate-codec --model models/my-codec --data data/test -o runs/codec.json
+    audiogen evaluate-codec --model models/new --model models/old --data data/test \\
+        -o runs/codec.json --spectrograms 4
 """
 
 from __future__ import annotations
@@ -12,16 +19,33 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model or codec directory (codec.json)")
+    parser.add_argument("--model", required=True, action="append",
+                        help="model or codec directory (codec.json); repeat to compare several "
+                        "codecs in one table (the first is the 'codec' of the last line)")
     parser.add_argument("--data", required=True, help="folder of audio files")
     parser.add_argument("-o", "--output", help="write REPORT.json and REPORT.md here")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="crop each file to its first SECONDS (default 10; 0: whole file)")
     parser.add_argument("--max-files", type=int, help="evaluate at most this many files")
-    parser.add_argument("--no-opus", action="store_true", help="skip the Opus columns")
+    parser.add_argument("--no-opus", action="store_true", help="skip the Opus rows")
+    parser.add_argument("--no-pitch", action="store_true",
+                        help="skip pitch fidelity (pYIN takes about 0.3 s per second of audio "
+                        "and system on 2 CPU cores; without librosa it is skipped with a note)")
     parser.add_argument("--speech", action="store_true",
                         help="add PESQ (wide band) and STOI (needs `pip install pesq pystoi`)")
+    parser.add_argument("--spectrograms", type=int, default=0,
+                        help="draw the first N clips (original, each codec, Opus) into "
+                        "REPORT_files/ beside -o (default 0; needs matplotlib: "
+                        "pip install 'audiogen[eval]')")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
+
+
+def codec_names(models: list[str]) -> list[str]:
+    """Row names of the codecs: their directory names, or the paths as given if those clash."""
+    from pathlib import Path
+
+    names = [Path(m).name or m for m in models]
+    return names if len(set(names)) == len(names) else list(models)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,28 +55,41 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from audiogen.codec import Codec
+    from audiogen.errors import AudiogenError
     from audiogen.eval.audio_sets import list_audio
-    from audiogen.eval.codec_eval import CodecEvalConfig, evaluate_codec, markdown
+    from audiogen.eval.codec_eval import CodecEvalConfig, evaluate_codec, markdown, summary_line
     from audiogen.fileio import atomic_path, write_json
+    from audiogen.plots import require_matplotlib
 
+    if args.spectrograms > 0:
+        if not args.output:
+            raise AudiogenError("--spectrograms needs -o REPORT.json: the pictures go to "
+                                "REPORT_files/ beside it.")
+        require_matplotlib()
+    if len(set(args.model)) < len(args.model):
+        raise AudiogenError("the same --model is given twice: give each codec once.")
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = CodecEvalConfig(seconds=args.seconds or None, max_files=args.max_files,
-                          opus=not args.no_opus, speech=args.speech)
+                          opus=not args.no_opus, speech=args.speech, pitch=not args.no_pitch,
+                          spectrograms=args.spectrograms)
     start = time.perf_counter()
-    codec = Codec.load(args.model)
+    codecs = {name: Codec.load(m) for name, m in zip(codec_names(args.model), args.model)}
     files = list_audio(args.data, "data")[: cfg.max_files]
-    report = {"format": "audiogen-codec-eval", "version": 1, "model": str(args.model),
-              "data": str(args.data), **evaluate_codec(codec, files, cfg),
+    json_path = Path(args.output) if args.output else None
+    pictures = json_path.with_name(json_path.stem + "_files") if json_path else None
+    report = {"format": "audiogen-codec-eval", "version": 2,
+              "models": [str(m) for m in args.model], "data": str(args.data),
+              **evaluate_codec(codecs, files, cfg, root=Path(args.data), pictures=pictures),
               "settings": {"seconds": cfg.seconds, "max_files": cfg.max_files,
-                           "speech": cfg.speech}}
+                           "speech": cfg.speech, "pitch": cfg.pitch}}
     text = markdown(report)
     print(text, end="")
-    if args.output:
-        json_path = Path(args.output)
+    if json_path:
         write_json(json_path, report)
         with atomic_path(json_path.with_suffix(".md")) as tmp:
             tmp.write_text(text)
         print(f"wrote {json_path} and {json_path.with_suffix('.md')}")
     print(f"({time.perf_counter() - start:.1f} s)")
+    print(summary_line(report))  # last, so a review can read it at the end of a log
     return 0

@@ -1,7 +1,8 @@
-"""Draw a training run's loss and perplexity curves to a PNG.
+"""Draw a training run's curves to a PNG (needs matplotlib: `pip install 'audiogen[eval]'`).
 
-Reads RUN_DIR/metrics.jsonl (written by `audiogen train lm`; a codec run's file has no
-cross-entropy and gives empty panels) and writes RUN_DIR/curves.png, or -o FILE.
+Reads RUN_DIR/metrics.jsonl and writes RUN_DIR/curves.png, or -o FILE: for `audiogen train lm`
+the cross-entropy and the perplexity per codebook, for `audiogen train codec` the training
+losses, the validation mel distance and SI-SNR; all against the step.
 
 Example:
     audiogen plot runs/lm                  # -> runs/lm/curves.png
@@ -20,13 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from audiogen.errors import MissingFilesError
+    from audiogen.plots import plot_curves
     from audiogen.train.metrics import read_metrics
-    from audiogen.train.plot import plot_curves
 
     metrics = args.run_dir / "metrics.jsonl"
     if not metrics.is_file():
         raise MissingFilesError("training run", ["metrics.jsonl"], str(args.run_dir),
-                                "Point at the --out directory of `audiogen train lm`.")
+                                "Point at the --out directory of `audiogen train lm` or "
+                                "`audiogen train codec`.")
     records = read_metrics(metrics)
     out = args.output or args.run_dir / "curves.png"
     plot_curves(records, out)

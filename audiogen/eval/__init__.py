@@ -7,6 +7,7 @@ distributions, CLAP text-audio consistency, codec quality against Opus, and repo
     clap.py         CLAP score and CLAP audio embeddings from local weights
     audio_sets.py   folders of audio: listing, checks, loading at a common rate
     pipeline.py     `audiogen evaluate`
-    report.py       JSON + Markdown report; images.py draws its spectrograms
+    report.py       JSON + Markdown report with spectrograms (audiogen.plots)
     codec_eval.py   `audiogen evaluate-codec`
+    pitch.py        pitch fidelity: f0 (pYIN) kept within 50 cents on voiced frames
 """

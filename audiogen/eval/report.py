@@ -2,7 +2,7 @@
 
     REPORT.json           every number and setting (deterministic: no dates, no timings)
     REPORT.md             the metrics table, the settings, warnings, pictures
-    REPORT_files/*.png    log-mel spectrograms: each generated clip above its reference
+    REPORT_files/*.png    mel spectrograms (matplotlib): each generated clip above its reference
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 
 from audiogen.errors import AudiogenError
 from audiogen.eval.audio_sets import AudioSet, load_clip
-from audiogen.eval.images import spectrogram_image
 from audiogen.eval.kl import pair_by_stem
 from audiogen.fileio import atomic_path, write_json
+from audiogen.plots import spectrogram_image
 
 IMAGE_RATE = 16000  # spectrogram pictures are drawn at 16 kHz (0..8 kHz shown)
 IMAGE_SECONDS = 20  # and show at most the first 20 s of a clip
@@ -48,7 +48,9 @@ def draw_pairs(report: dict, gen: AudioSet, ref: AudioSet, folder: Path, count: 
         wavs = [load_clip(gen, gi, IMAGE_RATE, IMAGE_RATE)[0, : IMAGE_SECONDS * IMAGE_RATE],
                 load_clip(ref, ri, IMAGE_RATE, IMAGE_RATE)[0, : IMAGE_SECONDS * IMAGE_RATE]]
         name = f"pair_{k:02d}.png"
-        spectrogram_image(wavs, IMAGE_RATE, folder / name)
+        spectrogram_image(wavs, IMAGE_RATE, folder / name,
+                          titles=[f"generated: {gen.relative(gi)}",
+                                  f"reference: {ref.relative(ri)}"])
         images.append({"image": f"{folder.name}/{name}", "generated": gen.relative(gi),
                        "reference": ref.relative(ri)})
     return images

@@ -35,7 +35,7 @@ from audiogen.audio.io import save_audio
 from audiogen.audio.wav_stream import wav_bytes
 from audiogen.cli.generate import slug
 from audiogen.errors import AudiogenError
-from audiogen.eval.images import spectrogram_image
+from audiogen.plots import spectrogram_image
 from audiogen.ui.limits import Request, ServeConfig, parse_request
 
 logger = logging.getLogger(__name__)
