@@ -203,3 +203,27 @@ def test_speech_metrics_when_installed():
     x = _signal(seconds=2.0)
     m = clip_metrics(x + 0.01 * torch.randn_like(x), x, 16000, speech=True)
     assert 1.0 <= m["pesq_wb"] <= 4.7 and 0 <= m["stoi"] <= 1
+
+
+def test_manifest_split_and_an_evenly_spaced_sample(tmp_path, tiny_codec, capsys):
+    """--data MANIFEST evaluates its --split rows; --max-files takes every k-th of the sorted
+    files, so each source of a mixed set keeps its share."""
+    from audiogen.data.manifest import ManifestEntry, write_manifest
+    from audiogen.eval.audio_sets import list_eval_audio
+
+    data = _data(tmp_path, clips=6)
+    rows = [ManifestEntry(path=f"data/c{k}.wav", duration=1.0, split="test" if k < 4 else "train")
+            for k in range(6)]
+    manifest = write_manifest(tmp_path / "manifest.jsonl", rows)
+    files, root = list_eval_audio(manifest)
+    assert [f.name for f in files] == ["c0.wav", "c1.wav", "c2.wav", "c3.wav"]
+    assert root == tmp_path.resolve()
+    assert [f.name for f in list_eval_audio(manifest, max_files=2)[0]] == ["c0.wav", "c2.wav"]
+    assert [f.name for f in list_eval_audio(data, max_files=3)[0]] == ["c0.wav", "c2.wav",
+                                                                        "c4.wav"]
+    out = tmp_path / "report.json"
+    _evaluate(capsys, "--model", str(tiny_codec), "--data", str(manifest), "--split", "train",
+              "--no-opus", "--no-pitch", "-o", str(out))
+    report = json.loads(out.read_text())
+    assert [c["file"] for c in report["clips"]] == ["data/c4.wav", "data/c5.wav"]
+    assert report["settings"]["split"] == "train"

@@ -22,11 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, action="append",
                         help="model or codec directory (codec.json); repeat to compare several "
                         "codecs in one table (the first is the 'codec' of the last line)")
-    parser.add_argument("--data", required=True, help="folder of audio files")
+    parser.add_argument("--data", required=True,
+                        help="folder of audio files, or a JSONL manifest (its --split rows)")
+    parser.add_argument("--split", default="test",
+                        help="the manifest rows to evaluate (default: test)")
     parser.add_argument("-o", "--output", help="write REPORT.json and REPORT.md here")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="crop each file to its first SECONDS (default 10; 0: whole file)")
-    parser.add_argument("--max-files", type=int, help="evaluate at most this many files")
+    parser.add_argument("--max-files", type=int,
+                        help="evaluate at most this many files (an evenly spaced sample of "
+                        "the sorted list, so each source keeps its share)")
     parser.add_argument("--no-opus", action="store_true", help="skip the Opus rows")
     parser.add_argument("--no-pitch", action="store_true",
                         help="skip pitch fidelity (pYIN takes about 0.3 s per second of audio "
@@ -56,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     from audiogen.codec import Codec
     from audiogen.errors import AudiogenError
-    from audiogen.eval.audio_sets import list_audio
+    from audiogen.eval.audio_sets import list_eval_audio
     from audiogen.eval.codec_eval import CodecEvalConfig, evaluate_codec, markdown, summary_line
     from audiogen.fileio import atomic_path, write_json
     from audiogen.plots import require_matplotlib
@@ -75,13 +80,14 @@ def run(args: argparse.Namespace) -> int:
                           spectrograms=args.spectrograms)
     start = time.perf_counter()
     codecs = {name: Codec.load(m) for name, m in zip(codec_names(args.model), args.model)}
-    files = list_audio(args.data, "data")[: cfg.max_files]
+    files, root = list_eval_audio(args.data, args.split, cfg.max_files)
     json_path = Path(args.output) if args.output else None
     pictures = json_path.with_name(json_path.stem + "_files") if json_path else None
     report = {"format": "audiogen-codec-eval", "version": 2,
               "models": [str(m) for m in args.model], "data": str(args.data),
-              **evaluate_codec(codecs, files, cfg, root=Path(args.data), pictures=pictures),
+              **evaluate_codec(codecs, files, cfg, root=root, pictures=pictures),
               "settings": {"seconds": cfg.seconds, "max_files": cfg.max_files,
+                           "split": args.split if Path(args.data).is_file() else None,
                            "speech": cfg.speech, "pitch": cfg.pitch}}
     text = markdown(report)
     print(text, end="")

@@ -67,6 +67,30 @@ def list_audio(root: str | os.PathLike, what: str) -> list[Path]:
     return files
 
 
+def list_eval_audio(data: str | os.PathLike, split: str = "test",
+                    max_files: int | None = None) -> tuple[list[Path], Path]:
+    """The files to evaluate and the folder their names are relative to.
+
+    `data` is a folder (every audio file under it) or a JSONL manifest (its `split` rows).
+    With `max_files`, an evenly spaced sample of the sorted list: every source of a mixed set
+    keeps its share, where the first N files would take one source only.
+    """
+    data = Path(data)
+    if data.is_file():
+        from audiogen.data.manifest import read_manifest
+
+        files = sorted(Path(e.path) for e in read_manifest(data, split=split))
+        if not files:
+            raise AudiogenError(f"{data}: no rows in split {split!r}.")
+        root = data.parent.resolve()
+    else:
+        files, root = list_audio(data, "data"), data
+    if max_files is not None and 0 < max_files < len(files):
+        step = len(files) / max_files
+        files = [files[int(i * step)] for i in range(max_files)]
+    return files, root
+
+
 def scan(root: str | os.PathLike, what: str) -> AudioSet:
     """List a folder and read every header; all unreadable files are named in one error."""
     files = list_audio(root, what)
