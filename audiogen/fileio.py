@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from audiogen.errors import AudiogenError
+from audiogen.errors import DamagedFileError
 
 
 def plain_file_mode() -> int:
@@ -57,9 +57,11 @@ def write_json(target: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Parsed JSON; an unreadable, cut-short or non-JSON file is an AudiogenError naming it."""
+    """Parsed JSON; an unreadable, cut-short or non-JSON file is a DamagedFileError naming it."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise AudiogenError(f"{path}: damaged or not a JSON file ({e}); copy it again or "
-                            f"write it again with the command that made it.") from e
+    except OSError as e:
+        raise DamagedFileError(f"{path}: cannot read it ({e.strerror or e}).") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DamagedFileError(f"{path}: damaged or not a JSON file ({e}); copy it again or "
+                               f"write it again with the command that made it.") from e

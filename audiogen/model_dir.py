@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import torch
 from safetensors.torch import load_file, save_file
 
-from audiogen.errors import AudiogenError, MissingFilesError
+from audiogen.errors import AudiogenError, DamagedFileError, MissingFilesError
 from audiogen.fileio import plain_file_mode, read_json, write_json
 
 T = TypeVar("T")
@@ -114,11 +114,12 @@ def require(meta: dict[str, Any], key: str, tp: Any, path: Path) -> Any:
 
 
 def read_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """A safetensors file's tensors; an empty, truncated or foreign file is an AudiogenError."""
+    """A safetensors file's tensors; a missing, empty, truncated or foreign file is a
+    DamagedFileError naming it."""
     try:
         return load_file(str(path), device=str(device))
     except Exception as e:  # safetensors raises several types for a damaged file
-        raise AudiogenError(
+        raise DamagedFileError(
             f"{path}: damaged or not a safetensors weights file ({one_line(e)}); copy it "
             f"again or write it again with the command that made it.") from e
 
