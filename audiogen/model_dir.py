@@ -113,15 +113,16 @@ def require(meta: dict[str, Any], key: str, tp: Any, path: Path) -> Any:
     return check_value(meta[key], tp, f"{path}: {key}")
 
 
-def read_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+def read_weights(path: Path, device: str | torch.device = "cpu",
+                 fix: str = "copy it again or write it again with the command that made it",
+                 ) -> dict[str, torch.Tensor]:
     """A safetensors file's tensors; a missing, empty, truncated or foreign file is a
-    DamagedFileError naming it."""
+    DamagedFileError naming it and `fix`."""
     try:
         return load_file(str(path), device=str(device))
     except Exception as e:  # safetensors raises several types for a damaged file
         raise DamagedFileError(
-            f"{path}: damaged or not a safetensors weights file ({one_line(e)}); copy it "
-            f"again or write it again with the command that made it.") from e
+            f"{path}: damaged or not a safetensors weights file ({one_line(e)}); {fix}.") from e
 
 
 @dataclass(frozen=True)
