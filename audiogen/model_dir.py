@@ -59,6 +59,11 @@ def check_value(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, list):
             (item,) = typing.get_args(tp) or (Any,)
             return [check_value(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    elif origin is tuple:
+        items = typing.get_args(tp)
+        if isinstance(value, (list, tuple)) and len(value) == len(items):
+            return tuple(check_value(v, t, f"{where}[{i}]")
+                         for i, (v, t) in enumerate(zip(value, items)))
     elif dataclasses.is_dataclass(tp):
         return parse_config(tp, value, where)
     elif tp is Any:
