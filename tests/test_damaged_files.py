@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from lm_train_data import make_cache, make_codec, make_corpus, tiny_config
+from safetensors.torch import load_file
 from tiny_model import tiny_model_dir
 
 from audiogen.api import AudioGen
@@ -22,6 +24,8 @@ from audiogen.codec.codes_file import CodesFile, load_codes, save_codes
 from audiogen.errors import AudiogenError
 from audiogen.eval.judge import Judge, JudgeConfig, JudgeHead
 from audiogen.train.codec_trainer import CodecTrainConfig, CodecTrainer
+from audiogen.train.lm_trainer import LMTrainer
+from audiogen.train.metrics import read_metrics
 
 
 @pytest.fixture(autouse=True)
@@ -239,6 +243,29 @@ def test_resume_falls_back_to_the_newest_complete_checkpoint(tmp_path, wav_and_c
     assert [r["step"] for r in rows if r["split"] == "train"] == [1, 2, 3, 4, 5]
     assert ([r["g/mel"] for r in rows if r["split"] == "train"]
             == [r["g/mel"] for r in straight_rows if r["split"] == "train"])
+
+
+def test_lm_resume_falls_back_past_a_damaged_ema_file(tmp_path, capsys):
+    corpus = make_corpus(tmp_path / "corpus", clips=6, valid=2)
+    codec = make_codec(tmp_path / "corpus")
+    config = tiny_config(cache=str(make_cache(tmp_path / "corpus", corpus, codec)),
+                         codec=str(codec), steps=5, checkpoint_every=2, ema_every=1,
+                         ema_decay=0.5, validate_every=0)
+    LMTrainer(config, tmp_path / "full").train(show_progress=False)
+    LMTrainer(tiny_config(**{**config.__dict__, "steps": 4}), tmp_path / "split").train(
+        show_progress=False)
+    damaged = tmp_path / "split" / "checkpoints" / "step_00000004" / "ema.safetensors"
+    damaged.write_bytes(b"")
+    capsys.readouterr()
+    LMTrainer(config, tmp_path / "split").train(show_progress=False)
+    assert f"checkpoint {damaged.parent} is damaged" in capsys.readouterr().out
+    a, b = (load_file(str(tmp_path / r / "checkpoints" / "step_00000005" / "lm.safetensors"))
+            for r in ("full", "split"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    la, lb = (read_metrics(tmp_path / r / "metrics.jsonl", "train") for r in ("full", "split"))
+    assert [r["ce"] for r in la] == [r["ce"] for r in lb] and len(lb) == 5
+    raw = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in raw if '"train"' in x] == [1, 2, 3, 4, 5]
 
 
 # --------------------------------------------------------------------------- fuzz
