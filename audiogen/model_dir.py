@@ -186,9 +186,7 @@ class ModelFiles:
     def config(self, directory: str | os.PathLike, meta: dict[str, Any], cls: type[T]) -> T:
         """meta["config"] parsed strictly into the dataclass `cls`."""
         path = Path(directory) / self.config_file
-        if "config" not in meta:
-            raise AudiogenError(f"{path}: missing key 'config'; the file is incomplete.")
-        return parse_config(cls, meta["config"], f"{path}: config")
+        return parse_config(cls, require(meta, "config", Any, path), f"{path}: config")
 
     def read_weights(self, directory: str | os.PathLike, device: str | torch.device = "cpu",
                      ) -> dict[str, torch.Tensor]:
