@@ -88,8 +88,9 @@ class AudioGen:
             from audiogen.generation.fast import FastDecoder
 
             lm = FastDecoder(lm)
-        generation = read_json(directory / "lm.json").get("generation")
-        return cls(codec, lm, GenerationConfig.from_dict(generation))
+        lm_json = directory / "lm.json"
+        generation = read_json(lm_json).get("generation")
+        return cls(codec, lm, GenerationConfig.from_dict(generation, f"{lm_json}: generation"))
 
     @property
     def sample_rate(self) -> int:

@@ -23,3 +23,8 @@ class MissingFilesError(AudiogenError):
             lines.append(hint)
         super().__init__("\n".join(lines))
         self.missing = missing
+
+
+class DamagedFileError(AudiogenError):
+    """A file that should be there cannot be read: missing, empty, cut short or not in its
+    format. Training resume skips a checkpoint holding one (see train/checkpoint.py)."""

@@ -15,6 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from audiogen.errors import DamagedFileError
+
+
+def plain_file_mode() -> int:
+    """The mode an ordinary open() gives a new file: 0666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -30,10 +39,8 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         dir=target.parent,
     )
     os.close(fd)
-    # mkstemp creates the file 0600; give it the mode an ordinary open() would (0666 - umask)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    # mkstemp creates the file 0600; give it the mode an ordinary open() would
+    os.chmod(tmp, plain_file_mode())
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -50,4 +57,11 @@ def write_json(target: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+    """Parsed JSON; an unreadable, cut-short or non-JSON file is a DamagedFileError naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise DamagedFileError(f"{path}: cannot read it ({e.strerror or e}).") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DamagedFileError(f"{path}: damaged or not a JSON file ({e}); copy it again or "
+                               f"write it again with the command that made it.") from e

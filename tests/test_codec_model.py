@@ -50,8 +50,14 @@ def test_preset_values():
 def test_config_dict_round_trip_and_unknown_field():
     config = codec_preset("small")
     assert CodecConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    with pytest.raises(ValueError, match="n_filterz"):
+    with pytest.raises(AudiogenError, match="n_filterz"):
         CodecConfig.from_dict({**config.to_dict(), "n_filterz": 3})
+    incomplete = config.to_dict()
+    del incomplete["n_q"]
+    with pytest.raises(AudiogenError, match="missing setting.*n_q"):
+        CodecConfig.from_dict(incomplete)
+    with pytest.raises(AudiogenError, match="n_q: expected int, got '4'"):
+        CodecConfig.from_dict({**config.to_dict(), "n_q": "4"})
 
 
 def test_causal_codec_ignores_the_future():

@@ -209,7 +209,7 @@ def test_loading_refuses_missing_or_mismatched_files(tmp_path):
     _random_judge().save(tmp_path)
     meta = json.loads((tmp_path / "judge.json").read_text())
     (tmp_path / "judge.json").write_text(json.dumps({**meta, "labels": ["a", "b"]}))
-    with pytest.raises(AudiogenError, match="do not match"):
+    with pytest.raises(AudiogenError, match="does not match its judge.json"):
         Judge.from_path(tmp_path)
     (tmp_path / "judge.json").write_text(json.dumps({**meta, "format": "other"}))
     with pytest.raises(AudiogenError, match="audiogen-judge"):

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 
-from audiogen.errors import AudiogenError
+from audiogen.errors import AudiogenError, DamagedFileError
+from audiogen.model_dir import read_weights
 from audiogen.train.checkpoint import (
     CheckpointManager,
     load_state,
-    load_weights,
+    resume,
     save_state,
     save_weights,
 )
@@ -57,7 +58,7 @@ def test_weights_and_state_round_trip_bit_exact(tmp_path):
     module(torch.randn(8, 4))  # update the running stats (buffers)
     save_weights(tmp_path / "w.safetensors", module)
     other = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
-    load_weights(tmp_path / "w.safetensors", other)
+    other.load_state_dict(read_weights(tmp_path / "w.safetensors"), strict=True)
     for (k, a), (_, b) in zip(module.state_dict().items(), other.state_dict().items()):
         assert torch.equal(a, b), k
 
@@ -70,10 +71,66 @@ def test_weights_and_state_round_trip_bit_exact(tmp_path):
     assert torch.equal(state["opt"]["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
 
 
-def test_load_weights_is_strict(tmp_path):
+def test_damaged_weights_and_state_are_named(tmp_path):
     save_weights(tmp_path / "w.safetensors", torch.nn.Linear(4, 3))
-    with pytest.raises(RuntimeError):
-        load_weights(tmp_path / "w.safetensors", torch.nn.Linear(4, 3, bias=False))
+    save_state(tmp_path / "s.pt", {"step": 7})
+    for name in ("w.safetensors", "s.pt"):
+        (tmp_path / name).write_bytes((tmp_path / name).read_bytes()[:40])
+    with pytest.raises(DamagedFileError, match="w.safetensors: damaged"):
+        read_weights(tmp_path / "w.safetensors")
+    with pytest.raises(DamagedFileError, match="s.pt: damaged"):
+        load_state(tmp_path / "s.pt")
+
+
+def test_stale_temporaries_are_removed_and_a_half_replaced_step_restored(tmp_path):
+    manager = CheckpointManager(tmp_path, keep=3)
+    manager.save(1, _write_marker("one"))
+    (tmp_path / ".step_00000002.k3j_x9").mkdir()  # killed while writing step 2
+    (tmp_path / ".step_00000002.k3j_x9" / "train_state.pt").write_bytes(b"half")
+    old = tmp_path / ".old_00000003.ab12"  # killed between the two renames of a replace
+    (old / "step_00000003").mkdir(parents=True)
+    (old / "step_00000003" / "marker.txt").write_text("three")
+    (tmp_path / ".keep_me").mkdir()  # not the manager's: left alone
+    removed = manager.clean_stale()
+    assert sorted(p.name for p in removed) == [".old_00000003.ab12", ".step_00000002.k3j_x9"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".keep_me", "step_00000001",
+                                                           "step_00000003"]
+    assert (tmp_path / "step_00000003" / "marker.txt").read_text() == "three"
+
+
+def test_resume_falls_back_past_damaged_checkpoints(tmp_path):
+    manager = CheckpointManager(tmp_path, keep=3)
+    for step in (1, 2, 3):
+        manager.save(step, _write_marker(str(step)))
+    loaded, notes = [], []
+
+    def load(directory):
+        if directory.name != "step_00000001":
+            raise DamagedFileError(f"{directory}/train_state.pt: damaged")
+        loaded.append(directory.name)
+
+    assert resume(manager, load, notes.append) == manager.path(1)
+    assert loaded == ["step_00000001"]
+    assert "step_00000003 is damaged" in notes[0] and "step_00000002 is damaged" in notes[1]
+    assert "instead of the damaged step_00000003, step_00000002" in notes[2]
+    with pytest.raises(AudiogenError, match="every checkpoint is damaged"):
+        resume(manager, lambda d: load(tmp_path / "x"), notes.append)
+    assert resume(CheckpointManager(tmp_path / "none"), load, notes.append) is None
+
+
+def test_resumed_metrics_drop_records_past_the_resumed_step(tmp_path):
+    logger = MetricsLogger(tmp_path / "m.jsonl", total_steps=6, show_progress=False)
+    for step in (1, 2, 3, 4):
+        logger.log("train", step, {"loss": float(step)})
+    logger.close()
+    with open(tmp_path / "m.jsonl", "a") as f:
+        f.write('{"split": "train", "st')  # a line cut short by a kill
+    logger = MetricsLogger(tmp_path / "m.jsonl", total_steps=6, initial_step=2,
+                           show_progress=False)
+    logger.log("train", 3, {"loss": 30.0})
+    logger.close()
+    lines = [json.loads(x) for x in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["loss"]) for r in lines] == [(1, 1.0), (2, 2.0), (3, 30.0)]
 
 
 def test_metrics_logger_writes_json_lines(tmp_path):

@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from audiogen.errors import AudiogenError
     from audiogen.fileio import read_json
+    from audiogen.model_dir import parse_config
     from audiogen.train import distributed
     from audiogen.train.codec_trainer import CodecTrainConfig, CodecTrainer
     from audiogen.train.overrides import apply_overrides
@@ -46,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
     config = CodecTrainConfig()
     saved = run_dir / "train_config.json"
     if saved.is_file():  # a resumed run keeps its settings unless told otherwise
-        try:
-            config = CodecTrainConfig(**read_json(saved))
-        except TypeError as e:
-            raise AudiogenError(f"{saved}: not a codec training config ({e}).") from e
+        config = parse_config(CodecTrainConfig, read_json(saved), str(saved))
     flags = {"data": args.data, "preset": args.preset, "steps": args.steps,
              "export_dir": args.export, "device": args.device}
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(args.overrides)

@@ -26,6 +26,7 @@ import yaml
 from audiogen.codec.config import CodecConfig
 from audiogen.codec.model import Codec
 from audiogen.errors import AudiogenError
+from audiogen.model_dir import one_line
 
 _INTERPOLATION = re.compile(r"^\$\{([A-Za-z0-9_.]+)\}$")
 
@@ -40,10 +41,14 @@ def read_checkpoint(path: str | os.PathLike
                             "compression_state_dict.bin)")
     try:
         pkg = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+    except pickle.UnpicklingError as e:
         raise AudiogenError(
             f"{path}: not a tensors-only audiocraft checkpoint (refusing to unpickle "
             f"anything else): {str(e).splitlines()[0]}") from e
+    except Exception as e:  # torch raises several types for an empty, cut or foreign file
+        raise AudiogenError(
+            f"{path}: not an audiocraft checkpoint, or a damaged one (torch cannot read it "
+            f"as a checkpoint file); download it again.") from e
     if not isinstance(pkg, dict):
         raise AudiogenError(f"{path}: expected a dict, found {type(pkg).__name__}")
     if "pretrained" in pkg:
@@ -52,7 +57,10 @@ def read_checkpoint(path: str | os.PathLike
     missing = [k for k in ("best_state", "xp.cfg") if k not in pkg]
     if missing:
         raise AudiogenError(f"{path}: missing {missing}; found keys {sorted(pkg)}")
-    cfg = yaml.safe_load(pkg["xp.cfg"]) if isinstance(pkg["xp.cfg"], str) else pkg["xp.cfg"]
+    try:
+        cfg = yaml.safe_load(pkg["xp.cfg"]) if isinstance(pkg["xp.cfg"], str) else pkg["xp.cfg"]
+    except yaml.YAMLError as e:
+        raise AudiogenError(f"{path}: xp.cfg is not valid YAML ({one_line(e)})") from e
     if not isinstance(cfg, dict):
         raise AudiogenError(f"{path}: xp.cfg is not a YAML mapping")
     return dict(pkg["best_state"]), cfg, str(pkg.get("version", "unknown"))

@@ -136,4 +136,18 @@ def load_codes(path: str | os.PathLike) -> CodesFile:
         raise AudiogenError(f"{path}: damaged codes file (codes of shape {tuple(codes.shape)} "
                             f"do not fit {data.num_codebooks} codebooks of size "
                             f"{data.cardinality}).")
+    if codes.shape[0] == 0 or codes.shape[2] == 0:
+        raise AudiogenError(f"{path}: the codes file holds no code frames (shape "
+                            f"{tuple(codes.shape)}): nothing to decode. Encode a longer clip.")
+    if not (data.sample_rate > 0 and 0 < data.frame_rate < float("inf")):
+        raise AudiogenError(f"{path}: damaged codes file metadata (sample_rate "
+                            f"{data.sample_rate}, frame_rate {data.frame_rate}).")
+    # encoding T samples gives ceil(T / hop) frames, so F frames stand for (F-1)*hop < T <= F*hop
+    hop = data.sample_rate / data.frame_rate
+    frames = codes.shape[2]
+    if not (frames - 1) * hop - 0.5 < data.num_samples <= frames * hop + 0.5:
+        raise AudiogenError(
+            f"{path}: damaged codes file metadata: num_samples={data.num_samples}, but "
+            f"{frames} frames of {hop:g} samples hold between {round((frames - 1) * hop) + 1} "
+            f"and {round(frames * hop)} samples.")
     return data

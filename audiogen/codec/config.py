@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiogen.model_dir import parse_config
+
 NORMS = ("weight_norm", "none")
 PAD_MODES = ("constant", "reflect")
 
@@ -80,10 +82,7 @@ class CodecConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CodecConfig:
-        """Build from `to_dict()` output; unknown keys are an error (a typo must not pass)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown CodecConfig field(s): {unknown}")
-        return cls(**d)
+    def from_dict(cls, data: dict[str, Any]) -> CodecConfig:
+        """Build from `to_dict()` output, strictly: an unknown, missing or mistyped key is an
+        AudiogenError (a typo must not pass, nor a setting silently take its default)."""
+        return parse_config(cls, data, "codec config")

@@ -13,23 +13,22 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from audiogen.codec.config import CodecConfig
 from audiogen.codec.quantizer import ResidualVectorQuantizer
 from audiogen.codec.seanet import SEANetDecoder, SEANetEncoder
-from audiogen.errors import AudiogenError, MissingFilesError
-from audiogen.fileio import atomic_path, read_json, write_json
+from audiogen.model_dir import ModelFiles
 
-FORMAT = "audiogen-codec"
-VERSION = 1
-CONFIG_FILE = "codec.json"
-WEIGHTS_FILE = "codec.safetensors"
+FILES = ModelFiles(
+    "codec", "audiogen-codec", 1, "codec",
+    "A codec directory is written by `audiogen train codec` or "
+    "`audiogen convert-audiocraft-codec`.")
+CONFIG_FILE = FILES.config_file
+WEIGHTS_FILE = FILES.weights_file
 
 
 @dataclass
@@ -121,39 +120,19 @@ class Codec(nn.Module):
 
     # --- model directory ---
     def save(self, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> None:
-        """Write codec.json and codec.safetensors into `directory`, each atomically."""
-        directory = Path(directory)
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        with atomic_path(directory / WEIGHTS_FILE) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": FORMAT})
-        meta = {"format": FORMAT, "version": VERSION, "config": self.config.to_dict()}
-        meta.update(extra or {})
-        write_json(directory / CONFIG_FILE, meta)
+        """Write codec.json and codec.safetensors into `directory` (see audiogen.model_dir)."""
+        FILES.save(directory, self.state_dict(), {"config": self.config.to_dict(), **(extra or {})})
 
     @classmethod
     def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> Codec:
         """Load a codec directory written by `save` (strictly), in eval mode, on `device`."""
-        directory = Path(directory)
-        missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (directory / f).is_file()]
-        if missing:
-            raise MissingFilesError(
-                "codec", missing, str(directory),
-                "A codec directory is written by `audiogen train codec` or "
-                "`audiogen convert-audiocraft-codec`.")
-        meta = read_json(directory / CONFIG_FILE)
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise AudiogenError(
-                f"{directory / CONFIG_FILE}: not an {FORMAT} file of version {VERSION} "
-                f"(format={meta.get('format')!r}, version={meta.get('version')!r})")
-        try:
-            config = CodecConfig.from_dict(meta["config"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise AudiogenError(f"{directory / CONFIG_FILE}: bad codec config: {e}") from e
-        model = cls(config)
-        state = load_file(str(directory / WEIGHTS_FILE))
-        try:
+        meta = FILES.read_meta(directory)
+        config = FILES.config(directory, meta, CodecConfig)
+        state = FILES.read_weights(directory)
+
+        def make() -> Codec:
+            model = cls(config)
             model.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            raise AudiogenError(
-                f"{directory / WEIGHTS_FILE} does not match its codec.json: {e}") from e
-        return model.to(device).eval()
+            return model
+
+        return FILES.build(directory, make).to(device).eval()

@@ -19,7 +19,6 @@ source, both from the item's own seed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from audiogen.audio.io import AUDIO_EXTENSIONS, audio_info, load_audio
 from audiogen.data.manifest import read_manifest
 from audiogen.data.weighted import share_metrics
 from audiogen.errors import AudiogenError, AudioReadError
+from audiogen.seeding import derive_seed
 
 MAX_CONSECUTIVE_FAILURES = 20  # then the data is unusable, not just a few bad files
 
@@ -68,11 +68,6 @@ def find_audio(source: str | os.PathLike, split: str | None = None) -> tuple[lis
     raise AudiogenError(f"{source}: no such folder or manifest.")
 
 
-def _seed(*parts: object) -> int:
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
-
-
 class RandomCrops:
     """Args:
         files: what to crop from (see `find_audio`).
@@ -93,7 +88,7 @@ class RandomCrops:
 
     def crop(self, key: object, index: int) -> torch.Tensor:
         """One crop `[1, segment_samples]`, determined by (seed, key, index)."""
-        gen = torch.Generator().manual_seed(_seed(self.seed, key, index))
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, key, index))
         seconds = self.segment_samples / self.sample_rate
         for _ in range(MAX_CONSECUTIVE_FAILURES):
             file = self.files[int(torch.randint(len(self.files), (1,), generator=gen))]

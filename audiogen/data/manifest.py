@@ -66,13 +66,17 @@ def read_manifest(path: str | os.PathLike, split: str | None = None,
     if not path.is_file():
         raise AudiogenError(f"{path}: no such manifest. Build one with `audiogen data index`.")
     entries = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise AudiogenError(f"{path}: not a manifest (not UTF-8 text: {e}).") from e
+    for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
             entry = ManifestEntry.from_json(row)
-        except (json.JSONDecodeError, TypeError) as e:
+        except (json.JSONDecodeError, TypeError, AttributeError) as e:
             raise AudiogenError(f"{path}:{lineno}: not a manifest row ({e}).") from e
         if resolve_paths and not os.path.isabs(entry.path):
             entry.path = str((path.parent / entry.path).resolve())

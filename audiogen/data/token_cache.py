@@ -40,8 +40,9 @@ from tqdm import tqdm
 from audiogen.audio.io import load_audio
 from audiogen.data.dataset import AudioBatch, Key, SegmentIndex, item_rng, segment_start
 from audiogen.data.manifest import ManifestEntry
-from audiogen.errors import AudiogenError, AudioReadError, MissingFilesError
+from audiogen.errors import AudiogenError, AudioReadError, DamagedFileError, MissingFilesError
 from audiogen.fileio import atomic_path, read_json, write_json
+from audiogen.model_dir import require
 from audiogen.text.captions import clean_caption
 
 FORMAT = "audiogen-token-cache"
@@ -202,14 +203,18 @@ class TokenCache:
         self.index = read_json(self.directory / INDEX_FILE)
         if self.index.get("format") != FORMAT or self.index.get("version") != VERSION:
             raise AudiogenError(f"{self.directory}: not a {FORMAT} of version {VERSION}.")
-        codec = self.index["codec"]
-        self.sample_rate: int = codec["sample_rate"]
-        self.frame_rate: float = codec["frame_rate"]
-        self.hop_length: int = codec["hop_length"]
-        self.num_codebooks: int = codec["num_codebooks"]
-        self.cardinality: int = codec["cardinality"]
-        self.codec_id: str = codec["id"]
-        self.items: list[dict[str, Any]] = self.index["items"]
+        path = self.directory / INDEX_FILE
+        codec = require(self.index, "codec", dict[str, Any], path)
+        self.sample_rate: int = require(codec, "sample_rate", int, path)
+        self.frame_rate: float = require(codec, "frame_rate", float, path)
+        self.hop_length: int = require(codec, "hop_length", int, path)
+        self.num_codebooks: int = require(codec, "num_codebooks", int, path)
+        self.cardinality: int = require(codec, "cardinality", int, path)
+        self.codec_id: str = require(codec, "id", str, path)
+        self.items: list[dict[str, Any]] = require(self.index, "items", list[dict[str, Any]],
+                                                   path)
+        require(self.index, "codes_file", str, path)
+        require(self.index, "dtype", str, path)
         self.has_text = self.index.get("text") is not None
         self._codes: np.memmap | None = None
         self._text: np.memmap | None = None
@@ -221,7 +226,11 @@ class TokenCache:
         path = self.directory / name
         if not path.is_file():
             raise MissingFilesError("token cache", [name], str(self.directory))
-        return np.memmap(path, dtype=dtype, mode="r").reshape(-1, width)
+        try:
+            return np.memmap(path, dtype=dtype, mode="r").reshape(-1, width)
+        except (ValueError, TypeError) as e:
+            raise DamagedFileError(f"{path}: damaged (its size does not fit rows of {width} "
+                                   f"{dtype} values: {e}); build the cache again.") from e
 
     def codes(self, i: int, start: int = 0, frames: int | None = None) -> np.ndarray:
         """Codes of item `i` as a read-only array `[K, F]` (frames [start, start + frames))."""
@@ -230,6 +239,11 @@ class TokenCache:
                                     self.num_codebooks)
         it = self.items[i]
         stop = it["frames"] if frames is None else min(it["frames"], start + frames)
+        if it["offset"] + it["frames"] > self._codes.shape[0]:
+            raise DamagedFileError(
+                f"{self.directory / self.index['codes_file']}: cut short (item {i} needs frames "
+                f"up to {it['offset'] + it['frames']}, the file holds {self._codes.shape[0]}); "
+                "build the cache again.")
         return self._codes[it["offset"] + start: it["offset"] + stop].T
 
     def text_states(self, text_id: int) -> torch.Tensor:

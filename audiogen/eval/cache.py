@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,16 @@ class EmbeddingCache:
         return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
 
     def get(self, path: Path) -> tuple[np.ndarray, float] | None:
-        """(frames, peak) of `path`, or None when not cached."""
+        """(frames, peak) of `path`, or None when not cached (or the entry is damaged)."""
         entry = self._entry(path)
         if not entry.is_file():
             return None
-        with np.load(entry, allow_pickle=False) as data:
-            return data["frames"], float(data["peak"])
+        try:
+            with np.load(entry, allow_pickle=False) as data:
+                return data["frames"], float(data["peak"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            # a damaged entry is a miss: it is computed and written again
+            return None
 
     def put(self, path: Path, frames: np.ndarray, peak: float) -> None:
         with atomic_path(self._entry(path)) as tmp, open(tmp, "wb") as f:

@@ -25,19 +25,18 @@ card's two numbers: single-event accuracy and the two-event both-found rate.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from audiogen.errors import AudiogenError, MissingFilesError
-from audiogen.fileio import atomic_path, read_json, write_json
+from audiogen.errors import AudiogenError
+from audiogen.model_dir import ModelFiles, require
 
-FORMAT = "audiogen-judge"
-VERSION = 1
-FILES = ("judge.json", "judge.safetensors")
+FILES = ModelFiles("judge", "audiogen-judge", 1, "judge",
+                   "Train one with `audiogen train judge --corpus corpus/manifest.jsonl -o DIR`.")
 
 
 def default_judge_dir() -> Path:
@@ -126,45 +125,32 @@ class Judge:
 
     # ----------------------------------------------------------------------- files
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write judge.safetensors, then judge.json (each atomically; the JSON last, so a
-        directory with a JSON always has its weights)."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        state = {k: v.detach().contiguous() for k, v in self.head.state_dict().items()}
-        with atomic_path(directory / "judge.safetensors") as tmp:
-            save_file(state, str(tmp), metadata={"format": FORMAT})
-        write_json(directory / "judge.json", {
-            "format": FORMAT, "version": VERSION, "labels": self.labels,
-            "embedder": self.embedder_info, "config": asdict(self.config),
+        """Write judge.safetensors, then judge.json (see audiogen.model_dir)."""
+        FILES.save(directory, self.head.state_dict(), {
+            "labels": self.labels, "embedder": self.embedder_info, "config": asdict(self.config),
             "in_dim": int(self.head.feature_mean.numel()),
             "accuracy": self.accuracy, "trained_on": self.trained_on})
-        return directory
+        return Path(directory)
 
     @classmethod
     def from_path(cls, directory: str | os.PathLike) -> Judge:
         """Load a judge directory (strict: every weight must match the config)."""
-        from safetensors.torch import load_file
+        meta = FILES.read_meta(directory)
+        config = FILES.config(directory, meta, JudgeConfig)
+        path = Path(directory) / FILES.config_file
+        labels = require(meta, "labels", list[str], path)
+        in_dim = require(meta, "in_dim", int, path)
+        embedder = require(meta, "embedder", dict[str, Any], path)
+        require(embedder, "sample_rate", int, path)
+        state = FILES.read_weights(directory)
 
-        directory = Path(directory)
-        missing = [f for f in FILES if not (directory / f).is_file()]
-        if missing:
-            raise MissingFilesError("judge", missing, str(directory),
-                                    "Train one with `audiogen train judge --corpus "
-                                    "corpus/manifest.jsonl -o DIR`.")
-        meta = read_json(directory / "judge.json")
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise AudiogenError(f"{directory}/judge.json is not an {FORMAT} v{VERSION} file "
-                                f"(format {meta.get('format')!r}, version {meta.get('version')!r})")
-        known = {f.name for f in fields(JudgeConfig)}
-        config = JudgeConfig(**{k: v for k, v in meta["config"].items() if k in known})
-        head = JudgeHead(meta["in_dim"], len(meta["labels"]), config.hidden, config.dropout)
-        try:
-            head.load_state_dict(load_file(str(directory / "judge.safetensors")), strict=True)
-        except RuntimeError as e:
-            raise AudiogenError(f"{directory}: judge weights do not match judge.json ({e})") from e
-        return cls(head, meta["labels"], config, meta["embedder"], meta.get("accuracy"),
-                   meta.get("trained_on"))
+        def make() -> Judge:
+            head = JudgeHead(in_dim, len(labels), config.hidden, config.dropout)
+            head.load_state_dict(state, strict=True)
+            return cls(head, labels, config, embedder, meta.get("accuracy"),
+                       meta.get("trained_on"))
+
+        return FILES.build(directory, make)
 
     @classmethod
     def default(cls) -> Judge:

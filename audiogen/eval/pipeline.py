@@ -160,7 +160,10 @@ def read_captions(path: str | os.PathLike) -> dict[str, str]:
         if not line:
             continue
         if line.startswith("{"):
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise AudiogenError(f"{path}:{k}: not a JSON line ({e}).") from e
             name = row.get("path") or row.get("name") or row.get("file")
             caption = row.get("caption") or row.get("captions") or row.get("description")
             if isinstance(caption, list):

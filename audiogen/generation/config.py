@@ -1,19 +1,17 @@
 """Generation defaults of a model, read from the "generation" section of its lm.json.
 
 A model directory carries the values it was meant to be sampled with; the API and the CLI use
-them wherever the caller gives none. Unknown keys are reported, not silently dropped, so a typo
-in a hand-edited lm.json does not pass unnoticed.
+them wherever the caller gives none. Unknown or mistyped keys are an error, so a typo in a
+hand-edited lm.json does not pass unnoticed.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from audiogen.errors import AudiogenError
-
-logger = logging.getLogger(__name__)
+from audiogen.model_dir import parse_config
 
 
 @dataclass(frozen=True)
@@ -37,14 +35,11 @@ class GenerationConfig:
                                 f"got {self.max_duration}")
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> GenerationConfig:
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            logger.warning("lm.json generation section: ignoring unknown key(s) %s "
-                           "(known: %s)", unknown, sorted(known))
-        return cls(**{k: v for k, v in values.items() if k in known})
+    def from_dict(cls, values: dict[str, Any] | None,
+                  where: str = "generation settings") -> GenerationConfig:
+        """Missing keys take the defaults above; an unknown or mistyped one is an error
+        naming `where` (a typo in a hand-edited lm.json must not pass unnoticed)."""
+        return parse_config(cls, dict(values or {}), where, partial=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

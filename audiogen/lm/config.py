@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiogen.model_dir import parse_config
 from audiogen.text.conditioner import TextEncoderConfig
 
 PATTERNS = ("parallel", "delay", "flattened", "coarse_first")
@@ -62,11 +63,9 @@ class LMConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LMConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown LMConfig fields: {sorted(unknown)}")
-        return cls(**data)
+        """Build from `to_dict()` output, strictly: an unknown, missing or mistyped key is an
+        AudiogenError (a typo must not pass, nor a setting silently take its default)."""
+        return parse_config(cls, data, "LM config")
 
     def num_parameters(self) -> int:
         """Trainable parameters (text projection included, frozen text encoder excluded)."""

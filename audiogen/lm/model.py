@@ -17,21 +17,17 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from audiogen.errors import AudiogenError, MissingFilesError
-from audiogen.fileio import atomic_path, read_json, write_json
 from audiogen.lm.config import LMConfig
 from audiogen.lm.patterns import make_pattern
 from audiogen.lm.transformer import CrossKV, KVCache, Transformer, init_weights
+from audiogen.model_dir import ModelFiles
 from audiogen.text.conditioner import TextCondition, TextConditioner
 
-LM_FORMAT = "audiogen-lm"
-LM_VERSION = 1
-LM_CONFIG_FILE = "lm.json"
-LM_WEIGHTS_FILE = "lm.safetensors"
-# Sampling defaults of the released model (audiogen-medium), stored in lm.json for the generator.
+FILES = ModelFiles("lm", "audiogen-lm", 1, "language model",
+                   "Write one with `audiogen train lm` or `audiogen convert-audiocraft`.")
+# Sampling defaults of the released model (audiocraft's audiogen-medium), stored in lm.json for the generator.
 DEFAULT_GENERATION = {"cfg_coef": 3.0, "temperature": 1.0, "top_k": 250, "top_p": 0.0,
                       "duration": 5.0}
 
@@ -181,19 +177,13 @@ class AudioLM(nn.Module):
     # ---------------------------------------------------------------- files
     def save(self, directory: str | Path, generation: dict | None = None,
              extra: dict | None = None) -> None:
-        """Write lm.json and lm.safetensors (atomically), the weights in their current dtype
-        (`load` casts them). The frozen text encoder's weights are not included: lm.json says
-        where they come from."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        with atomic_path(directory / LM_WEIGHTS_FILE) as tmp:
-            save_file(state, str(tmp), metadata={"format": LM_FORMAT})
-        meta = {"format": LM_FORMAT, "version": LM_VERSION, "config": self.config.to_dict(),
-                "text_encoder": self.config.to_dict()["text"],
-                "generation": {**DEFAULT_GENERATION, **(generation or {})}}
-        meta.update(extra or {})
-        write_json(directory / LM_CONFIG_FILE, meta)
+        """Write lm.json and lm.safetensors (see audiogen.model_dir), the weights in their
+        current dtype (`load` casts them). The frozen text encoder's weights are not included:
+        lm.json says where they come from."""
+        config = self.config.to_dict()
+        FILES.save(directory, self.state_dict(), {
+            "config": config, "text_encoder": config["text"],
+            "generation": {**DEFAULT_GENERATION, **(generation or {})}, **(extra or {})})
 
     @classmethod
     def load(cls, directory: str | Path, device: torch.device | str = "cpu",
@@ -201,21 +191,13 @@ class AudioLM(nn.Module):
              ) -> AudioLM:
         """Read a directory written by `save`, weights cast to dtype; text_encoder_path
         overrides where the frozen text encoder is found (e.g. a T5 folder on this machine)."""
-        directory = Path(directory)
-        missing = [f for f in (LM_CONFIG_FILE, LM_WEIGHTS_FILE) if not (directory / f).exists()]
-        if missing:
-            raise MissingFilesError("language model", missing, str(directory),
-                                    "Write one with `AudioLM.save` or `audiogen convert-audiocraft`.")
-        meta = read_json(directory / LM_CONFIG_FILE)
-        if meta.get("format") != LM_FORMAT or meta.get("version") != LM_VERSION:
-            raise AudiogenError(f"{directory / LM_CONFIG_FILE} is not an {LM_FORMAT} v{LM_VERSION}"
-                                f" file (format {meta.get('format')!r}, version {meta.get('version')})")
-        config = LMConfig.from_dict(meta["config"])
+        meta = FILES.read_meta(directory)
+        config = FILES.config(directory, meta, LMConfig)
         if text_encoder_path is not None:
             config.text.path = str(text_encoder_path)
-        state = load_file(str(directory / LM_WEIGHTS_FILE), device=str(device))
+        state = FILES.read_weights(directory, device)
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-        return cls.from_state_dict(config, state)
+        return FILES.build(directory, lambda: cls.from_state_dict(config, state))
 
     @classmethod
     def from_state_dict(cls, config: LMConfig, state: dict[str, torch.Tensor]) -> AudioLM:

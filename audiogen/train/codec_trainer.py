@@ -23,7 +23,6 @@ codebooks in sync itself. Rank 0 validates, logs and writes checkpoints.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +46,13 @@ from audiogen.data.audio_crops import RandomCrops, WeightedCrops, find_audio
 from audiogen.data.weighted import parse_sources
 from audiogen.errors import AudiogenError
 from audiogen.fileio import read_json, write_json
+from audiogen.model_dir import read_weights
+from audiogen.seeding import derive_seed
 from audiogen.train import distributed
 from audiogen.train.checkpoint import (
     CheckpointManager,
     load_state,
-    load_weights,
+    resume,
     save_state,
     save_weights,
 )
@@ -106,11 +107,6 @@ class CodecTrainConfig:
             return dataclasses.replace(codec_preset(self.preset), **self.codec)
         except (ValueError, TypeError) as e:
             raise AudiogenError(f"codec settings: {e}") from e
-
-
-def _seed(*parts: object) -> int:
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
 
 
 class CodecTrainer:
@@ -204,7 +200,7 @@ class CodecTrainer:
     def train_step(self) -> dict[str, float]:
         """One optimisation step on the batch of step `self.step`; returns local metrics."""
         c, step = self.config, self.step
-        torch.manual_seed(_seed(c.seed, "step", step, self.rank))
+        torch.manual_seed(derive_seed(c.seed, "step", step, self.rank))
         x = self.train_crops.batch(step, self._local_indices()).to(self.device)
         self.codec.train()
         if c.train_decoder_only:  # eval mode: no codebook updates, no straight-through
@@ -216,7 +212,7 @@ class CodecTrainer:
         metrics: dict[str, float] = {k: float(v) for k, v in out.metrics.items()}
 
         update_disc = self.adversarial and torch.rand(
-            (), generator=torch.Generator().manual_seed(_seed(c.seed, "disc", step))
+            (), generator=torch.Generator().manual_seed(derive_seed(c.seed, "disc", step))
         ).item() < c.disc_update_share
         if update_disc:
             self.disc.requires_grad_(True)
@@ -291,13 +287,17 @@ class CodecTrainer:
         return self.checkpoints.save(self.step, write)
 
     def load_checkpoint(self, directory: Path) -> None:
-        saved = read_json(directory / "codec.json")["config"]
+        """Restore the run from a checkpoint. Every file is read before any state changes, so
+        a damaged one (DamagedFileError) leaves this trainer as it was (see `resume`)."""
+        saved = read_json(directory / "codec.json").get("config")
+        codec = read_weights(directory / "codec.safetensors", self.device)
+        disc = read_weights(directory / "discriminator.safetensors", self.device)
+        state = load_state(directory / "train_state.pt", map_location=self.device)
         if saved != self.codec.config.to_dict():
             raise AudiogenError(f"{directory}: the checkpoint's codec config differs from this "
                                 "run's (preset / codec settings); use a new run directory.")
-        load_weights(directory / "codec.safetensors", self.codec)
-        load_weights(directory / "discriminator.safetensors", self.disc)
-        state = load_state(directory / "train_state.pt", map_location=self.device)
+        self.codec.load_state_dict(codec, strict=True)
+        self.disc.load_state_dict(disc, strict=True)
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.balancer.load_state_dict(state["balancer"])
@@ -326,10 +326,11 @@ class CodecTrainer:
 
         Returns the last validation metrics (empty if validation is off)."""
         c = self.config
-        latest = self.checkpoints.latest()
-        if latest is not None:
-            self.load_checkpoint(latest)
+        notes: list[str] = []
+        latest = resume(self.checkpoints, self.load_checkpoint, notes.append)
         logger = MetricsLogger(self.run_dir / "metrics.jsonl", c.steps, self.step, show_progress)
+        for note in notes:
+            logger.write(note)
         if latest is not None:
             logger.write(f"resumed from {latest} (step {self.step})")
         if distributed.is_main():

@@ -24,7 +24,6 @@ logs and writes checkpoints (under FSDP every process helps gather them).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import shutil
 import time
@@ -33,14 +32,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from audiogen.errors import AudiogenError
 from audiogen.fileio import atomic_path, read_json
 from audiogen.generation.config import GenerationConfig
 from audiogen.lm import AudioLM, LMConfig
+from audiogen.lm.model import FILES as LM_FILES
+from audiogen.model_dir import read_weights
+from audiogen.seeding import derive_seed
 from audiogen.train import distributed, sharding
-from audiogen.train.checkpoint import CheckpointManager, load_state, save_state
+from audiogen.train.checkpoint import CheckpointManager, load_state, resume, save_state
 from audiogen.train.ema import EMA
 from audiogen.train.lm_config import LMTrainConfig, config_to_yaml
 from audiogen.train.lm_data import LMData
@@ -50,11 +52,6 @@ from audiogen.train.schedules import SCHEDULES, build_scheduler
 CONFIG_FILE = "train_config.yaml"
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 CODEC_FILES = ("codec.json", "codec.safetensors")
-
-
-def _seed(*parts: object) -> int:
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
 
 
 class NonFiniteLoss(Exception):
@@ -158,7 +155,7 @@ class LMTrainer:
             batch = next(self._batches)
             # seeded after the batch: making it may draw from the global RNG (a DataLoader
             # draws its base seed when its iterator starts, on resume at another step)
-            torch.manual_seed(_seed(c.seed, "step", self.step, self.rank, i))
+            torch.manual_seed(derive_seed(c.seed, "step", self.step, self.rank, i))
             with sharding.gradient_sync(self.model, i == c.grad_accum - 1):
                 with self._autocast():
                     loss, metrics = self.model(batch.codes, batch.mask, batch.text_states,
@@ -252,19 +249,25 @@ class LMTrainer:
         return path
 
     def load_checkpoint(self, directory: Path) -> None:
-        saved = LMConfig.from_dict(read_json(directory / "lm.json")["config"]).to_dict()
-        if saved != self.lm_config.to_dict():
-            raise AudiogenError(f"{directory}: the checkpoint's LM config differs from this run's"
-                                " (preset / lm settings); use a new run directory.")
+        """Restore the run from a checkpoint. Every file is read before any state changes, so
+        a damaged one (DamagedFileError) leaves this trainer as it was (see `resume`)."""
+        meta = read_json(directory / LM_FILES.config_file)
+        saved = LM_FILES.config(directory, meta, LMConfig).to_dict()
         state = load_state(directory / "train_state.pt", map_location="cpu")
-        if state["sharded"] != sharding.is_sharded(self.model):
-            raise AudiogenError(f"{directory}: saved {'with' if state['sharded'] else 'without'}"
-                                " FSDP; resume with the same `parallel` setting.")
-        sharding.load_full_state_dict(self.lm, load_file(str(directory / "lm.safetensors")))
+        weights = LM_FILES.read_weights(directory)
+        ema = None
         if self.ema is not None:
             if not (directory / "ema.safetensors").is_file():
                 raise AudiogenError(f"{directory}: no ema.safetensors (the run had ema off).")
-            ema = load_file(str(directory / "ema.safetensors"))
+            ema = read_weights(directory / "ema.safetensors")
+        if saved != self.lm_config.to_dict():
+            raise AudiogenError(f"{directory}: the checkpoint's LM config differs from this run's"
+                                " (preset / lm settings); use a new run directory.")
+        if state["sharded"] != sharding.is_sharded(self.model):
+            raise AudiogenError(f"{directory}: saved {'with' if state['sharded'] else 'without'}"
+                                " FSDP; resume with the same `parallel` setting.")
+        sharding.load_full_state_dict(self.lm, weights)
+        if ema is not None:
             self.ema.load_state_dict({k: sharding.shard_like(v, self.ema.shadow[k])
                                       for k, v in ema.items()})
         sharding.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
@@ -308,11 +311,12 @@ class LMTrainer:
 
         Returns the last validation metrics (empty if none ran)."""
         c = self.config
-        latest = self.checkpoints.latest()
-        if latest is not None:
-            self.load_checkpoint(latest)
+        notes: list[str] = []
+        latest = resume(self.checkpoints, self.load_checkpoint, notes.append)
         logger = MetricsLogger(self.run_dir / "metrics.jsonl", c.steps, self.step, show_progress,
                                tensorboard_dir=self.run_dir / "tensorboard")
+        for note in notes:
+            logger.write(note)
         text = config_to_yaml(c, self._header())
         if distributed.is_main():
             self.run_dir.mkdir(parents=True, exist_ok=True)

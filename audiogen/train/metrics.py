@@ -6,8 +6,10 @@ Each line of `RUN_DIR/metrics.jsonl` is one record:
 
 Keys carry their unit as a suffix where they have one (`_s` seconds, `_db` decibels,
 `_per_s` rates); losses and ratios are unitless. Only rank 0 writes and shows progress.
-Appending line by line keeps the file readable while training runs, and a resumed run appends
-to the same file (records carry their step, so duplicates after a resume are easy to drop).
+Appending line by line keeps the file readable while training runs. A resumed run appends to
+the same file after dropping the records past the step it resumed from (written by the run that
+was stopped after its last checkpoint, and about to be written again), so the file reads as one
+run; a line cut short by a kill is dropped too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from audiogen.fileio import atomic_path
 from audiogen.train import distributed
 
 
@@ -37,7 +40,8 @@ class MetricsLogger:
     Args:
         path: the .jsonl file (created with its directory).
         total_steps: length of the progress bar.
-        initial_step: where the bar starts (a resumed run).
+        initial_step: the step the run starts from (a resumed run): where the bar starts;
+            the file's records past it are dropped.
         show_progress: False hides the bar (tests, non-interactive logs).
         tensorboard_dir: also write the numbers as TensorBoard scalars here (`split/key`)
             when the `tensorboard` package is installed; None: JSON lines only.
@@ -53,6 +57,8 @@ class MetricsLogger:
         if not self.enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_file():
+            drop_records_after(self.path, initial_step)
         if tensorboard_dir is not None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -107,12 +113,37 @@ class MetricsLogger:
             self._bar = None
 
 
-def read_metrics(path: str | os.PathLike, split: str | None = None) -> list[dict[str, Any]]:
-    """Read a metrics file back; for each (split, step) keep the last record (resumed runs)."""
-    records: dict[tuple[str, int], dict[str, Any]] = {}
-    for line in Path(path).read_text().splitlines():
-        if line.strip():
+def _records(text: str) -> list[dict[str, Any]]:
+    """The records of a metrics file's text; a line that does not parse (cut short by a kill)
+    is left out."""
+    rows = []
+    for line in text.splitlines():
+        try:
             row = json.loads(line)
-            if split is None or row["split"] == split:
-                records[(row["split"], row["step"])] = row
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and "split" in row:
+            rows.append(row)
+    return rows
+
+
+def drop_records_after(path: str | os.PathLike, step: int) -> None:
+    """Rewrite a metrics file (atomically) without its records past `step` or a line cut
+    short; a file with neither is left as it is."""
+    path = Path(path)
+    text = path.read_text()
+    rows = _records(text)
+    kept = [r for r in rows if r["step"] <= step]
+    if len(kept) == len(text.splitlines()) and (not text or text.endswith("\n")):
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+
+def read_metrics(path: str | os.PathLike, split: str | None = None) -> list[dict[str, Any]]:
+    """Read a metrics file back; for each (split, step) keep the last record."""
+    records: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in _records(Path(path).read_text()):
+        if split is None or row["split"] == split:
+            records[(row["split"], row["step"])] = row
     return sorted(records.values(), key=lambda r: (r["step"], r["split"]))

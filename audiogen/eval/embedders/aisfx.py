@@ -30,10 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiogen.errors import AudiogenError, MissingFilesError
+from audiogen.errors import AudiogenError, DamagedFileError, MissingFilesError
 from audiogen.eval.embedders.conv_block import ConvBlock
 from audiogen.eval.weights import cache_dir
 from audiogen.fileio import atomic_path
+from audiogen.model_dir import one_line, read_weights
 
 SAMPLE_RATE = 44100
 N_FFT = 2048
@@ -166,8 +167,13 @@ def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     core = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core
     allowed = [(core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype]
     allowed += [np.dtypes.Int64DType] if hasattr(np, "dtypes") else []
-    with torch.serialization.safe_globals(allowed):
-        state, _ = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with torch.serialization.safe_globals(allowed):
+            state, _ = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for a damaged file
+        raise DamagedFileError(f"{path}: the aisfx package's checkpoint is damaged "
+                               f"({one_line(e)}); reinstall it: pip install --force-reinstall "
+                               f"--no-deps aisfx=={PACKAGE_VERSION}") from e
     return {map_key(k): v.contiguous() for k, v in state.items()
             if not k.endswith("num_batches_tracked")}
 
@@ -211,12 +217,11 @@ class AisfxModel(nn.Module):
 
     @classmethod
     def load(cls, weights: Path | None = None) -> AisfxModel:
-        from safetensors.torch import load_file
-
         model = cls()
+        state = read_weights(weights or converted_weights(),
+                             fix="delete it: it is converted again from the aisfx package")
         # strict, except for batch norm's step counters, which inference never reads
-        result = model.load_state_dict(load_file(str(weights or converted_weights())),
-                                       strict=False)
+        result = model.load_state_dict(state, strict=False)
         missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
         if missing or result.unexpected_keys:
             raise AudiogenError(f"aisfx weights do not match the network: missing {missing[:3]}, "
