@@ -147,7 +147,7 @@ class WeightedCrops:
     def source_of(self, key: object, index: int) -> int:
         if len(self.sources) == 1:
             return 0
-        gen = torch.Generator().manual_seed(_seed(self.seed, "source", key, index))
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, "source", key, index))
         return int(torch.multinomial(self.weights, 1, generator=gen))
 
     def batch(self, key: object, indices: range | list[int]) -> torch.Tensor:

@@ -15,7 +15,6 @@ collate functions keep, so a trainer can report the shares it actually drew.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from audiogen.errors import AudiogenError
+from audiogen.seeding import derive_seed
 
 Key = tuple[int, int]
 
@@ -120,8 +120,7 @@ class WeightedDatasets(Dataset):
     def locate(self, key: Key) -> tuple[int, int]:
         """(source, index within the source) of item `key`."""
         epoch, index = key
-        digest = hashlib.sha256(f"{self.seed}/{epoch}/{index}".encode()).digest()
-        rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+        rng = np.random.default_rng(derive_seed(self.seed, "source", epoch, index))
         source = int(rng.choice(len(self.datasets), p=self.weights))
         return source, int(rng.integers(len(self.datasets[source])))
 
