@@ -31,9 +31,6 @@ LM_FORMAT = "audiogen-lm"
 LM_VERSION = 1
 LM_CONFIG_FILE = "lm.json"
 LM_WEIGHTS_FILE = "lm.safetensors"
-# Sampling defaults of the released model (SPEC §4, §5), stored in lm.json for the generator.
-DEFAULT_GENERATION = {"cfg_coef": 3.0, "temperature": 1.0, "top_k": 250, "top_p": 0.0,
-                      "duration": 5.0}
 
 
 @dataclass
@@ -184,6 +181,9 @@ class AudioLM(nn.Module):
         """Write lm.json and lm.safetensors (atomically), the weights in their current dtype
         (`load` casts them). The frozen text encoder's weights are not included: lm.json says
         where they come from."""
+        # imported here: audiogen.generation imports this package
+        from audiogen.generation.config import GenerationConfig
+
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
@@ -191,7 +191,8 @@ class AudioLM(nn.Module):
             save_file(state, str(tmp), metadata={"format": LM_FORMAT})
         meta = {"format": LM_FORMAT, "version": LM_VERSION, "config": self.config.to_dict(),
                 "text_encoder": self.config.to_dict()["text"],
-                "generation": {**DEFAULT_GENERATION, **(generation or {})}}
+                # every generation setting, so the model keeps its own if defaults change
+                "generation": GenerationConfig.from_dict(generation).to_dict()}
         meta.update(extra or {})
         write_json(directory / LM_CONFIG_FILE, meta)
 

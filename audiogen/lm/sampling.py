@@ -19,7 +19,7 @@ import torch
 @dataclass(frozen=True)
 class SamplingParams:
     temperature: float = 1.0  # softmax temperature; <= 0 means greedy (argmax)
-    top_k: int = 250  # keep the k most likely tokens; 0 = off (SPEC §4: v2 default 250)
+    top_k: int = 250  # keep the k most likely tokens; 0 = off (audiocraft's AudioGen: 250)
     top_p: float = 0.0  # keep the smallest set with mass >= p; 0 = off; wins over top_k
 
     def __post_init__(self):
