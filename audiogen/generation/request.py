@@ -78,28 +78,34 @@ class GenerationRequest:
         return replace(self, duration=duration, cfg_coef=cfg_coef, top_k=top_k, top_p=top_p,
                        temperature=temperature, seed=seed, negative_prompt=negative)
 
-    def resolve(self, config: GenerationConfig, frame_rate: float, sample_rate: int,
-                max_duration: float | None = None) -> ResolvedRequest:
-        """Check this request and fill it from the model's defaults.
+    def filled(self, config: GenerationConfig,
+               max_duration: float | None = None) -> GenerationRequest:
+        """This request checked, with every field left out taken from the model's defaults.
 
         max_duration: a cap below the model's own (a server's); the lower of the two applies.
         """
-        cap = config.max_duration if max_duration is None else min(max_duration,
-                                                                   config.max_duration)
+        cap = duration_cap(config, max_duration)
         r = self.checked(cap)
-        duration = config.duration if r.duration is None else r.duration
-        duration = check_duration(duration, cap)
 
         def pick(value, default):
             return default if value is None else value
 
-        sampling = SamplingParams(temperature=float(pick(r.temperature, config.temperature)),
-                                  top_k=int(pick(r.top_k, config.top_k)),
-                                  top_p=float(pick(r.top_p, config.top_p)))
+        return replace(r, duration=check_duration(float(pick(r.duration, config.duration)), cap),
+                       cfg_coef=float(pick(r.cfg_coef, config.cfg_coef)),
+                       top_k=int(pick(r.top_k, config.top_k)),
+                       top_p=float(pick(r.top_p, config.top_p)),
+                       temperature=float(pick(r.temperature, config.temperature)))
+
+    def resolve(self, config: GenerationConfig, frame_rate: float, sample_rate: int,
+                max_duration: float | None = None) -> ResolvedRequest:
+        """`filled`, then in the units of the decode loop: sampling parameters and frames."""
+        r = self.filled(config, max_duration)
         return ResolvedRequest(
-            duration=duration, cfg_coef=float(pick(r.cfg_coef, config.cfg_coef)),
-            sampling=sampling, seed=int(r.seed), negative_prompt=r.negative_prompt,
-            num_frames=frames(duration, frame_rate), num_samples=round(duration * sample_rate),
+            duration=r.duration, cfg_coef=r.cfg_coef,
+            sampling=SamplingParams(temperature=r.temperature, top_k=r.top_k, top_p=r.top_p),
+            seed=r.seed, negative_prompt=r.negative_prompt,
+            num_frames=frames(r.duration, frame_rate),
+            num_samples=round(r.duration * sample_rate),
             window=frames(config.window, frame_rate),
             stride=max(1, round(config.stride * frame_rate)), sample_rate=sample_rate)
 
@@ -143,6 +149,13 @@ def prompt_too_long(prompt_seconds: float, duration: float) -> AudiogenError:
 def frames(seconds: float, frame_rate: float) -> int:
     """Codec frames that cover `seconds`."""
     return math.ceil(round(seconds * frame_rate, 6))
+
+
+def duration_cap(config: GenerationConfig, max_duration: float | None = None) -> float:
+    """The longest duration allowed: the model's cap, or `max_duration` when lower."""
+    if max_duration is None:
+        return config.max_duration
+    return min(max_duration, config.max_duration)
 
 
 def check_duration(duration: float, max_duration: float | None) -> float:
