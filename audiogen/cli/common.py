@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 def add_output_argument(parser: argparse.ArgumentParser, help: str, metavar: str = "OUT",
                         required: bool = True, **kwargs) -> None:
     """`-o/--output`, and `--out`, the spelling older scripts use, hidden from --help."""
-    parser.add_argument("-o", "--output", required=required, metavar=metavar, help=help,
-                        **kwargs)
-    parser.add_argument("--out", dest="output", metavar=metavar, help=argparse.SUPPRESS,
+    # one of the two is required, not -o itself
+    either = parser.add_mutually_exclusive_group(required=required)
+    either.add_argument("-o", "--output", metavar=metavar, help=help, **kwargs)
+    either.add_argument("--out", dest="output", metavar=metavar, help=argparse.SUPPRESS,
                         **{k: v for k, v in kwargs.items() if k != "default"})
 
 

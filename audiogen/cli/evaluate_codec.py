@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 
+from audiogen.cli.common import add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model or codec directory (codec.json)")
     parser.add_argument("--data", required=True, help="folder of audio files")
-    parser.add_argument("-o", "--output", help="write REPORT.json and REPORT.md here")
+    add_output_argument(parser, metavar="REPORT", required=False,
+                        help="write REPORT.json and REPORT.md here")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="crop each file to its first SECONDS (default 10; 0: whole file)")
     parser.add_argument("--max-files", type=int, help="evaluate at most this many files")
@@ -33,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from audiogen.codec import Codec
     from audiogen.eval.audio_sets import list_audio
     from audiogen.eval.codec_eval import CodecEvalConfig, evaluate_codec, markdown
-    from audiogen.fileio import atomic_path, write_json
+    from audiogen.fileio import atomic_path, check_output_file, write_json
 
+    if args.output:
+        check_output_file(args.output)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = CodecEvalConfig(seconds=args.seconds or None, max_files=args.max_files,
