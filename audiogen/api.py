@@ -1,15 +1,21 @@
 """The user-facing model: text (and audio) in, waveforms out.
 
-    from audiogen.api import AudioGen
+    from audiogen.api import AudioGen, GenerationRequest
     model = AudioGen.from_pretrained("models/audiogen-small")
     wav, sr = model.generate(["a dog barks", "rain on a tin roof"], duration=5.0, seed=1)
     # wav [2, 1, 80000] float32 on the CPU, sr 16000
 
+    request = GenerationRequest(duration=8, cfg_coef=4.0, seed=1)  # the settings as one object
+    wav, sr = model.generate(["thunder"], request)
+
 It ties the codec, the LM (with its text conditioner) and the model's generation defaults
 (lm.json "generation", see audiogen.generation.config) together: text -> conditions -> codes
-(audiogen.generation) -> waveform. Every argument left as None takes the model's default.
-Each call draws from its own torch.Generator, seeded from `seed`, so the same seed, inputs and
-settings give the same audio on the same machine, and a call never disturbs the global RNG.
+(audiogen.generation) -> waveform. The settings of a call are a GenerationRequest
+(audiogen.generation.request), given whole or as its fields by keyword; every setting left
+out takes the model's default, and every one is checked before any work (AudiogenError).
+Each call draws from its own torch.Generator, seeded from `seed` (drawn when none is given,
+then found in `last_seed`), so the same seed, inputs and settings give the same audio on the
+same machine, and a call never disturbs the global RNG.
 """
 
 from __future__ import annotations
