@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from audiogen.device import resolve_device
 from audiogen.errors import AudiogenError, MissingFilesError
 from audiogen.fileio import read_json
 from audiogen.generation import GenerationConfig, decode, generate_long, prepare_condition
@@ -70,9 +71,9 @@ class AudioGen:
         fast: decode with `audiogen.generation.fast.FastDecoder` (the same greedy tokens as
         the plain LM, about twice the steps per second on a CPU); False keeps the plain LM.
 
-        device: default CUDA when available, else CPU. The text encoder is loaded on first use
-        from where lm.json says (the installed MiniLM package, or a local T5 folder), or from
-        `text_encoder_path` when given.
+        device: auto (the default: CUDA when available, else CPU), cpu, cuda, cuda:N or
+        mps. The text encoder is loaded on first use from where lm.json says (the installed
+        MiniLM package, or a local T5 folder), or from `text_encoder_path` when given.
         """
         from audiogen.codec import Codec
         from audiogen.lm import AudioLM
@@ -85,8 +86,7 @@ class AudioGen:
                 "A model directory holds a codec (codec.json, codec.safetensors: "
                 "`audiogen train codec`) and an LM (lm.json, lm.safetensors: `audiogen train "
                 "lm` or `audiogen convert-audiocraft`).")
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(device)  # None: auto
         codec = Codec.load(directory, device)
         lm = AudioLM.load(directory, device,
                           None if text_encoder_path is None else str(text_encoder_path))
