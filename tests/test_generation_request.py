@@ -52,3 +52,10 @@ def test_prompt_filling_the_duration_is_refused():
     for samples, frames in ((16000, None), (100, 50)):
         with pytest.raises(AudiogenError, match="must be longer"):
             r.check_prompt(samples, frames)
+
+
+def test_a_models_own_defaults_are_checked_too():
+    bad = GenerationConfig(temperature=-1.0)  # a hand-edited lm.json
+    with pytest.raises(AudiogenError, match="temperature must be >= 0"):
+        GenerationRequest().resolve(bad, 50, 16000)
+    assert GenerationRequest(temperature=0.5).resolve(bad, 50, 16000).sampling.temperature == 0.5

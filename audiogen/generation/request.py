@@ -85,16 +85,16 @@ class GenerationRequest:
         max_duration: a cap below the model's own (a server's); the lower of the two applies.
         """
         cap = duration_cap(config, max_duration)
-        r = self.checked(cap)
+        r = self.checked(cap)  # parsed first: an empty text is then None, and filled below
 
         def pick(value, default):
             return default if value is None else value
 
-        return replace(r, duration=check_duration(float(pick(r.duration, config.duration)), cap),
-                       cfg_coef=float(pick(r.cfg_coef, config.cfg_coef)),
-                       top_k=int(pick(r.top_k, config.top_k)),
-                       top_p=float(pick(r.top_p, config.top_p)),
-                       temperature=float(pick(r.temperature, config.temperature)))
+        # checked again: a model's own defaults (a hand-edited lm.json) are held to the same rules
+        return replace(r, duration=pick(r.duration, config.duration),
+                       cfg_coef=pick(r.cfg_coef, config.cfg_coef),
+                       top_k=pick(r.top_k, config.top_k), top_p=pick(r.top_p, config.top_p),
+                       temperature=pick(r.temperature, config.temperature)).checked(cap)
 
     def resolve(self, config: GenerationConfig, frame_rate: float, sample_rate: int,
                 max_duration: float | None = None) -> ResolvedRequest:
