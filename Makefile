@@ -10,7 +10,14 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# The package alone: all that `audiogen generate` (the demo) needs.
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Everything else: the test tools, the web page and the evaluation extras (dev, ui, eval),
+# and the FAD/KL embedder.
+$(VENV)/.installed: $(VENV)/.installed-base
 	$(BIN)/pip install -q -e ".[dev,ui,eval]"
 	# aisfx (the FAD/KL embedder) pins numpy 1.23 and librosa 0.9, which cannot resolve beside
 	# this project's pins; it needs none of them at import, so it goes in without dependencies.
@@ -24,7 +31,7 @@ test: install
 
 # The main job: text to sound with the embedded default model (audiogen/assets/default_model),
 # offline. Until that model is trained (`make train-default`), it stops and names the missing files.
-demo: install
+demo: $(VENV)/.installed-base
 	$(BIN)/audiogen generate --seed 1 --duration 4 -o outputs/demo \
 	  "a piano plays a short melody" "rain falls steadily" "a siren wails in the distance" \
 	  "birds chirp while a man speaks"

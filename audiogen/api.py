@@ -1,34 +1,41 @@
 """The user-facing model: text (and audio) in, waveforms out.
 
-    from audiogen.api import AudioGen
+    from audiogen.api import AudioGen, GenerationRequest
     model = AudioGen.from_pretrained("models/audiogen-small")
     wav, sr = model.generate(["a dog barks", "rain on a tin roof"], duration=5.0, seed=1)
     # wav [2, 1, 80000] float32 on the CPU, sr 16000
 
+    request = GenerationRequest(duration=8, cfg_coef=4.0, seed=1)  # the settings as one object
+    wav, sr = model.generate(["thunder"], request)
+
 It ties the codec, the LM (with its text conditioner) and the model's generation defaults
 (lm.json "generation", see audiogen.generation.config) together: text -> conditions -> codes
-(audiogen.generation) -> waveform. Every argument left as None takes the model's default.
-Each call draws from its own torch.Generator, seeded from `seed`, so the same seed, inputs and
-settings give the same audio on the same machine, and a call never disturbs the global RNG.
+(audiogen.generation) -> waveform. The settings of a call are a GenerationRequest
+(audiogen.generation.request), given whole or as its fields by keyword; every setting left
+out takes the model's default, and every one is checked before any work (AudiogenError).
+Each call draws from its own torch.Generator, seeded from `seed` (drawn when none is given,
+then found in `last_seed`), so the same seed, inputs and settings give the same audio on the
+same machine, and a call never disturbs the global RNG.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import secrets
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from audiogen.device import resolve_device
 from audiogen.errors import AudiogenError, MissingFilesError
 from audiogen.fileio import read_json
 from audiogen.generation import GenerationConfig, decode, generate_long, prepare_condition
 from audiogen.generation.generator import ProgressCallback
 from audiogen.generation.prompt import prompt_waveform
-from audiogen.lm.sampling import SamplingParams
+from audiogen.generation.request import GenerationRequest, ResolvedRequest, frames
 from audiogen.text.captions import clean_caption
 
 MODEL_FILES = ("codec.json", "codec.safetensors", "lm.json", "lm.safetensors")
@@ -64,9 +71,9 @@ class AudioGen:
         fast: decode with `audiogen.generation.fast.FastDecoder` (the same greedy tokens as
         the plain LM, about twice the steps per second on a CPU); False keeps the plain LM.
 
-        device: default CUDA when available, else CPU. The text encoder is loaded on first use
-        from where lm.json says (the installed MiniLM package, or a local T5 folder), or from
-        `text_encoder_path` when given.
+        device: auto (the default: CUDA when available, else CPU), cpu, cuda, cuda:N or
+        mps. The text encoder is loaded on first use from where lm.json says (the installed
+        MiniLM package, or a local T5 folder), or from `text_encoder_path` when given.
         """
         from audiogen.codec import Codec
         from audiogen.lm import AudioLM
@@ -79,8 +86,7 @@ class AudioGen:
                 "A model directory holds a codec (codec.json, codec.safetensors: "
                 "`audiogen train codec`) and an LM (lm.json, lm.safetensors: `audiogen train "
                 "lm` or `audiogen convert-audiocraft`).")
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(device)  # None: auto
         codec = Codec.load(directory, device)
         lm = AudioLM.load(directory, device,
                           None if text_encoder_path is None else str(text_encoder_path))
@@ -105,45 +111,43 @@ class AudioGen:
         return next(self.lm.parameters()).device
 
     # --- the three ways to generate ---
-    def generate(self, texts: Texts, duration: float | None = None, cfg_coef: float | None = None,
-                 top_k: int | None = None, top_p: float | None = None,
-                 temperature: float | None = None, seed: int | None = None,
-                 negative_prompt: str | Sequence[str] | None = None, progress: bool = False,
-                 callback: ProgressCallback | None = None) -> tuple[torch.Tensor, int]:
+    # Each takes the settings as a GenerationRequest, as keywords (GenerationRequest's fields:
+    # duration, cfg_coef, top_k, top_p, temperature, seed, negative_prompt), or both (the
+    # keywords win). Left out: the model's defaults (`config`).
+    def generate(self, texts: Texts, request: GenerationRequest | None = None, *,
+                 progress: bool = False, callback: ProgressCallback | None = None,
+                 **settings) -> tuple[torch.Tensor, int]:
         """Audio for each text: -> (wav [B, 1, T] float32 on the CPU, sample_rate).
 
         An empty text is generated unconditionally (with a warning). `negative_prompt` (one
         for all, or one per text) replaces the empty condition of guidance, steering away from
         it. `callback(done, total)` is called after every decoding step.
         """
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts:
-            raise AudiogenError("no text to generate from (give at least one prompt).")
+        texts = self._texts(texts)
         for i, text in enumerate(texts):
             if not clean_caption(text):
                 warnings.warn(f"prompt {i} is empty: generating it unconditionally.", stacklevel=2)
-        return self._generate(texts, duration, None, cfg_coef, top_k, top_p, temperature, seed,
-                              negative_prompt, progress, callback)
+        resolved = self.resolve(request, **settings)
+        return self._generate(texts, resolved, None, progress, callback)
 
-    def generate_unconditional(self, num_samples: int, duration: float | None = None,
-                               top_k: int | None = None, top_p: float | None = None,
-                               temperature: float | None = None, seed: int | None = None,
-                               progress: bool = False, callback: ProgressCallback | None = None,
-                               ) -> tuple[torch.Tensor, int]:
-        """`num_samples` clips without text: -> (wav [num_samples, 1, T], sample_rate)."""
+    def generate_unconditional(self, num_samples: int, request: GenerationRequest | None = None,
+                               *, progress: bool = False,
+                               callback: ProgressCallback | None = None,
+                               **settings) -> tuple[torch.Tensor, int]:
+        """`num_samples` clips without text: -> (wav [num_samples, 1, T], sample_rate).
+
+        Guidance and a negative prompt do not apply (there is no text to guide towards)."""
         if num_samples < 1:
             raise AudiogenError(f"num_samples must be >= 1, got {num_samples}.")
-        return self._generate([None] * num_samples, duration, None, 1.0, top_k, top_p,
-                              temperature, seed, None, progress, callback)
+        resolved = self.resolve(request, **settings, cfg_coef=1.0, negative_prompt=None)
+        return self._generate([None] * num_samples, resolved, None, progress, callback)
 
     def generate_continuation(self, audio: torch.Tensor, sample_rate: int,
-                              texts: Texts | None = None, duration: float | None = None,
-                              include_prompt: bool = True, cfg_coef: float | None = None,
-                              top_k: int | None = None, top_p: float | None = None,
-                              temperature: float | None = None, seed: int | None = None,
-                              negative_prompt: str | Sequence[str] | None = None,
-                              progress: bool = False, callback: ProgressCallback | None = None,
-                              ) -> tuple[torch.Tensor, int]:
+                              texts: Texts | None = None,
+                              request: GenerationRequest | None = None, *,
+                              include_prompt: bool = True, progress: bool = False,
+                              callback: ProgressCallback | None = None,
+                              **settings) -> tuple[torch.Tensor, int]:
         """Continue `audio` ([C, T] or [B, C, T], any rate and channel count).
 
         duration: seconds of the whole result, prompt included (so it must exceed the
@@ -151,37 +155,20 @@ class AudioGen:
         (a single prompt is repeated for several texts). With `include_prompt=False` the
         result starts where the prompt ends. -> (wav [B, 1, T], sample_rate).
         """
-        if texts is None:
-            wav = prompt_waveform(audio, sample_rate, self.sample_rate)
-            texts = [None] * wav.shape[0]
-        else:
-            texts = [texts] if isinstance(texts, str) else list(texts)
-            wav = prompt_waveform(audio, sample_rate, self.sample_rate, batch=len(texts))
-        prompt_seconds = wav.shape[-1] / self.sample_rate
-        duration = self.config.check_duration(
-            self.config.duration if duration is None else duration)
-        if prompt_seconds >= duration:
-            raise AudiogenError(
-                f"the prompt is {prompt_seconds:.2f} s long; the duration ({duration:g} s, "
-                "prompt included) must be longer.")
-        with torch.no_grad():
-            prompt = self.codec.encode(wav.to(self.device))
-        out, sr = self._generate(texts, duration, prompt, cfg_coef, top_k, top_p, temperature,
-                                 seed, negative_prompt, progress, callback)
+        resolved = self.resolve(request, **settings)
+        texts = self._texts(texts, _clips(audio))
+        prompt, prompt_samples = self._encode_prompt(audio, sample_rate, len(texts), resolved)
+        out, sr = self._generate(texts, resolved, prompt, progress, callback)
         if not include_prompt:
-            out = out[..., wav.shape[-1]:]
+            out = out[..., prompt_samples:]
         return out, sr
 
-    def generate_stream(self, texts: Texts | None, duration: float | None = None,
-                        cfg_coef: float | None = None, top_k: int | None = None,
-                        top_p: float | None = None, temperature: float | None = None,
-                        seed: int | None = None,
-                        negative_prompt: str | Sequence[str] | None = None,
+    def generate_stream(self, texts: Texts | None, request: GenerationRequest | None = None, *,
                         prompt_audio: torch.Tensor | None = None,
                         prompt_sample_rate: int | None = None, include_prompt: bool = True,
                         chunk_duration: float = 0.5,
                         callback: Callable[[int, int], None] | None = None,
-                        ) -> Iterator[torch.Tensor]:
+                        **settings) -> Iterator[torch.Tensor]:
         """Like `generate` (or `generate_continuation` with `prompt_audio`), but yields the
         audio as it is made: chunks `[B, 1, t]` float32 on the CPU, about `chunk_duration`
         seconds each, every one as soon as its codec frames are final.
@@ -192,39 +179,52 @@ class AudioGen:
         """
         from audiogen.generation.streaming import generate_stream
 
-        return generate_stream(self, texts, duration, cfg_coef, top_k, top_p, temperature, seed,
-                               negative_prompt, prompt_audio, prompt_sample_rate, include_prompt,
-                               chunk_duration, callback)
+        if not chunk_duration > 0:
+            raise AudiogenError(f"chunk_duration must be > 0 seconds, got {chunk_duration}.")
+        resolved = self.resolve(request, **settings)
+        texts = self._texts(texts, 1 if prompt_audio is None else _clips(prompt_audio))
+        prompt, skip = None, 0
+        if prompt_audio is not None:
+            prompt, prompt_samples = self._encode_prompt(prompt_audio, prompt_sample_rate,
+                                                         len(texts), resolved)
+            skip = 0 if include_prompt else prompt_samples
+        chunk_frames = max(1, math.ceil(chunk_duration * self.frame_rate))
+        return generate_stream(self.lm, self.codec, texts, resolved, prompt=prompt,
+                               skip_samples=skip, chunk_frames=chunk_frames, callback=callback)
 
     # --- shared machinery ---
+    def resolve(self, request: GenerationRequest | None = None, **settings) -> ResolvedRequest:
+        """`request` (with `settings` replacing its fields) checked and filled from this
+        model's defaults; its seed becomes `last_seed`."""
+        request = replace(request or GenerationRequest(), **settings)
+        resolved = request.resolve(self.config, self.frame_rate, self.sample_rate)
+        self.last_seed = resolved.seed
+        return resolved
+
     def num_frames(self, duration: float) -> int:
         """Codec frames that cover `duration` seconds."""
-        return math.ceil(round(duration * self.frame_rate, 6))
+        return frames(duration, self.frame_rate)
 
-    def generate_codes(self, texts: Sequence[str | None], num_frames: int,
-                       prompt: torch.Tensor | None = None, cfg_coef: float | None = None,
-                       sampling: SamplingParams | None = None,
-                       negative_prompt: str | Sequence[str] | None = None,
-                       generator: torch.Generator | None = None, progress: bool = False,
+    def generate_codes(self, texts: Sequence[str | None], request: ResolvedRequest,
+                       prompt: torch.Tensor | None = None, progress: bool = False,
                        callback: ProgressCallback | None = None) -> torch.Tensor:
-        """Codes `[B, K, num_frames]` for `texts`, starting with `prompt [B, K, P]` if given.
+        """Codes `[B, K, request.num_frames]` for `texts`, starting with `prompt [B, K, P]` if
+        given, drawn from a generator seeded with the request's seed.
 
         Beyond the model's window (`config.window` seconds) a sliding window
         takes over, with `config.stride` seconds of new audio per step.
         """
-        cfg_coef = self.config.cfg_coef if cfg_coef is None else cfg_coef
-        sampling = sampling or self._sampling(None, None, None)
         with torch.no_grad():
-            cond, guidance = prepare_condition(self.lm, texts, negative_prompt, cfg_coef)
-            kwargs = {"guidance": guidance, "sampling": sampling, "generator": generator,
-                      "progress": progress, "callback": callback}
-            window = self.num_frames(self.config.window)
-            if num_frames <= window:
-                return decode(self.lm, cond, num_frames, prompt=prompt, **kwargs)
-            stride = max(1, round(self.config.stride * self.frame_rate))
+            cond, guidance = prepare_condition(self.lm, texts, request.negative_prompt,
+                                               request.cfg_coef)
+            kwargs = {"guidance": guidance, "sampling": request.sampling,
+                      "generator": request.generator(self.device), "progress": progress,
+                      "callback": callback}
+            if request.num_frames <= request.window:
+                return decode(self.lm, cond, request.num_frames, prompt=prompt, **kwargs)
             return generate_long(
                 lambda context, frames: decode(self.lm, cond, frames, prompt=context, **kwargs),
-                num_frames, window, stride, prompt)
+                request.num_frames, request.window, request.stride, prompt)
 
     def decode_codes(self, codes: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
         """codes [B, K, F] -> wav [B, 1, num_samples or F * hop] float32 on the CPU.
@@ -240,30 +240,35 @@ class AudioGen:
             wav = wav[..., :num_samples]
         return wav.float().cpu()
 
-    def _sampling(self, top_k, top_p, temperature) -> SamplingParams:
-        c = self.config
-        try:
-            return SamplingParams(
-                temperature=c.temperature if temperature is None else float(temperature),
-                top_k=c.top_k if top_k is None else int(top_k),
-                top_p=c.top_p if top_p is None else float(top_p))
-        except ValueError as e:
-            raise AudiogenError(str(e)) from e
+    def _texts(self, texts: Texts | None, clips: int = 1) -> list[str | None]:
+        """The batch's texts as a list; None: `clips` unconditional rows."""
+        if texts is None:
+            return [None] * clips
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            raise AudiogenError("no text to generate from (give at least one prompt).")
+        return texts
 
-    def _generate(self, texts, duration, prompt, cfg_coef, top_k, top_p, temperature, seed,
-                  negative_prompt, progress, callback) -> tuple[torch.Tensor, int]:
-        duration = self.config.check_duration(
-            self.config.duration if duration is None else duration)
-        sampling = self._sampling(top_k, top_p, temperature)
-        seed = secrets.randbelow(2**31) if seed is None else int(seed)
-        self.last_seed = seed
-        generator = torch.Generator(device=self.device).manual_seed(seed)
-        num_frames = self.num_frames(duration)
-        if prompt is not None and prompt.shape[-1] >= num_frames:
-            raise AudiogenError(
-                f"the prompt fills {prompt.shape[-1]} codec frames; the duration ({duration:g} s"
-                f" = {num_frames} frames, prompt included) must be longer.")
-        codes = self.generate_codes(texts, num_frames, prompt, cfg_coef, sampling,
-                                    negative_prompt, generator, progress, callback)
-        num_samples = round(duration * self.sample_rate)
-        return self.decode_codes(codes, num_samples), self.sample_rate
+    def _encode_prompt(self, audio: torch.Tensor, sample_rate: int | None, batch: int,
+                       request: ResolvedRequest) -> tuple[torch.Tensor, int]:
+        """Prompt audio [C, T] or [B, C, T] -> (codes [batch, K, P], prompt samples at the
+        model's rate); refused when it fills the request's whole duration."""
+        if sample_rate is None:
+            raise AudiogenError("prompt_audio needs its prompt_sample_rate.")
+        wav = prompt_waveform(audio, sample_rate, self.sample_rate, batch)
+        request.check_prompt(wav.shape[-1])  # before the encoder runs
+        with torch.no_grad():
+            codes = self.codec.encode(wav.to(self.device))
+        request.check_prompt(wav.shape[-1], codes.shape[-1])
+        return codes, wav.shape[-1]
+
+    def _generate(self, texts: list[str | None], request: ResolvedRequest,
+                  prompt: torch.Tensor | None, progress: bool,
+                  callback: ProgressCallback | None) -> tuple[torch.Tensor, int]:
+        codes = self.generate_codes(texts, request, prompt, progress, callback)
+        return self.decode_codes(codes, request.num_samples), self.sample_rate
+
+
+def _clips(audio: torch.Tensor) -> int:
+    """Clips in prompt audio [C, T] (one) or [B, C, T]."""
+    return audio.shape[0] if audio.dim() == 3 else 1

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from audiogen.errors import DamagedFileError
+from audiogen.errors import AudiogenError, DamagedFileError
 
 
 def plain_file_mode() -> int:
@@ -33,11 +34,14 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     name (soundfile, safetensors) still see it.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix,
-        dir=target.parent,
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix,
+            dir=target.parent,
+        )
+    except OSError as e:
+        raise write_error(target, e) from e
     os.close(fd)
     # mkstemp creates the file 0600; give it the mode an ordinary open() would
     os.chmod(tmp, plain_file_mode())
@@ -45,9 +49,50 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as e:  # disk full, permissions, ...: a message, not a traceback
+        tmp_path.unlink(missing_ok=True)
+        raise write_error(target, e) from e
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def write_error(target: str | os.PathLike, error: OSError) -> AudiogenError:
+    """A failed write as a user-facing error: the file and the system's reason."""
+    return AudiogenError(f"cannot write {target}: {error.strerror or error}.")
+
+
+def check_output_file(path: str | os.PathLike, suffixes: tuple[str, ...] = ()) -> Path:
+    """Refuse, before any work, an output file that could not be written.
+
+    suffixes: the allowed extensions (lower case, with the dot); empty allows any.
+    """
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise AudiogenError(f"{path}: not a {'/'.join(suffixes)} file name; give a file name "
+                            f"ending in {', '.join(suffixes)}.")
+    if path.is_dir():
+        raise AudiogenError(f"{path} is a folder; give a file name.")
+    check_output_dir(path.parent)
+    return path
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output folder that could not be created or written into."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # the folders below it will be created
+    if not existing.is_dir():
+        raise AudiogenError(f"cannot write into {path}: {existing} is a file, not a folder.")
+    try:  # os.access would not see a read-only file system, nor refuse anything to root
+        fd, probe = tempfile.mkstemp(prefix=".audiogen-write-test.", dir=existing)
+    except OSError as e:
+        raise AudiogenError(f"cannot write into {path}: {existing}: {e.strerror or e}; "
+                            "choose another output location.") from e
+    os.close(fd)
+    os.unlink(probe)
+    return path
 
 
 def write_json(target: str | os.PathLike, obj: Any) -> None:
@@ -65,3 +110,9 @@ def read_json(path: str | os.PathLike) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DamagedFileError(f"{path}: damaged or not a JSON file ({e}); copy it again or "
                                f"write it again with the command that made it.") from e
+
+
+def slug(text: str, limit: int = 48) -> str:
+    """A file-name-safe short form of `text` (a prompt): lower case, dashes, at most `limit`."""
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-")
+    return s or "unconditional"

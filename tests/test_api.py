@@ -183,3 +183,16 @@ def test_from_pretrained_decodes_with_the_fast_decoder_unless_asked_not_to(model
     greedy = {"duration": 0.4, "seed": 2, "temperature": 0.0}
     torch.testing.assert_close(fast.generate(["rain"], **greedy)[0],
                                plain.generate(["rain"], **greedy)[0])
+
+
+def test_a_request_object_equals_its_keywords(model):
+    from audiogen.generation import GenerationRequest
+
+    request = GenerationRequest(duration=0.2, cfg_coef=2.0, top_k=5, seed=4)
+    a, _ = model.generate("a dog barks", request)
+    b, _ = model.generate("a dog barks", duration=0.2, cfg_coef=2.0, top_k=5, seed=4)
+    c, _ = model.generate("a dog barks", request, seed=5)  # keywords replace its fields
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert model.last_seed == 5
+    stream = torch.cat(list(model.generate_stream("a dog barks", request)), dim=-1)
+    assert torch.allclose(stream, a, atol=1e-5)

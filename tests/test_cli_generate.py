@@ -79,8 +79,8 @@ def test_empty_prompt_warns_unconditional(model_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--duration", "0"], "duration must be > 0"),
-    (["--duration", "1000"], "above this model's cap"),
+    (["--duration", "0"], "duration must be above 0 and at most 30 s, got 0."),
+    (["--duration", "1000"], "duration must be above 0 and at most 30 s, got 1000."),
 ])
 def test_bad_duration_exits_2(model_dir, tmp_path, capsys, args, message):
     code, _, err = _run(["generate", "x", "--model", model_dir, *args, "-o", str(tmp_path)],

@@ -32,7 +32,7 @@ def test_python_client_example(server):
     url, _ = server
     client = Client(url, verbose=False)
     files, seed = client.predict(prompts="a dog barks\nrain on a tin roof", duration=1.0,
-                                 seed=-1, api_name="/generate")
+                                 seed=None, api_name="/generate")
     assert len(files) == 2 and 0 <= seed < 2**31
     for f in files:
         wav, sr = sf.read(f)
@@ -70,7 +70,7 @@ def test_bad_input_is_a_message_and_the_server_keeps_serving(server):
     for kwargs, message in [({"prompts": "x", "duration": 60}, "at most 5"),
                             ({"prompts": "a\nb\nc\nd"}, "at most 3 per request"),
                             ({"prompts": " "}, "Enter a prompt"),
-                            ({"prompts": "x", "top_p": 2}, "Top-p")]:
+                            ({"prompts": "x", "top_p": 2}, "top_p must be between 0 and 1")]:
         with pytest.raises(Exception, match=message):
             client.predict(api_name="/generate", **kwargs)
     files, _ = client.predict(prompts="still here", duration=0.3, api_name="/generate")

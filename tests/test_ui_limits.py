@@ -6,7 +6,8 @@ import torch
 
 from audiogen.errors import AudiogenError
 from audiogen.generation import GenerationConfig
-from audiogen.ui.limits import MAX_SEED, ServeConfig, parse_request
+from audiogen.generation.request import DRAWN_SEED_LIMIT
+from audiogen.ui.limits import ServeConfig, parse_request
 
 GEN = GenerationConfig(duration=2.0, max_duration=30.0)
 
@@ -19,10 +20,11 @@ def _parse(config=None, **fields):
 def test_defaults_come_from_the_model_and_the_seed_is_drawn():
     r = _parse(prompts="  a dog barks \n\n rain  \n")
     assert r.prompts == ["a dog barks", "rain"]
-    assert (r.duration, r.cfg_coef, r.top_k, r.top_p, r.temperature) == (2.0, 3.0, 250, 0.0,
+    g = r.generation
+    assert (g.duration, g.cfg_coef, g.top_k, g.top_p, g.temperature) == (2.0, 3.0, 250, 0.0,
                                                                            1.0)
-    assert 0 <= r.seed <= MAX_SEED and r.negative is None
-    assert r.settings["seed"] == r.seed and r.stream_kwargs()["seed"] == r.seed
+    assert 0 <= r.seed < DRAWN_SEED_LIMIT and g.negative_prompt is None
+    assert r.settings["seed"] == r.seed
 
 
 def test_fixed_seed_is_kept_and_random_seed_ignores_the_field():
@@ -34,16 +36,16 @@ def test_fixed_seed_is_kept_and_random_seed_ignores_the_field():
 @pytest.mark.parametrize("fields, message", [
     ({"prompts": " \n "}, "Enter a prompt"),
     ({"prompts": "a\nb\nc\nd\ne"}, "at most 4"),
-    ({"duration": 0}, "Duration"),
+    ({"duration": 0}, "duration must be above 0 and at most 30 s"),
     ({"duration": 31}, "at most 30"),
-    ({"duration": float("nan")}, "Duration"),
-    ({"duration": "abc"}, "enter a number"),
+    ({"duration": float("nan")}, "duration must be a finite number"),
+    ({"duration": "abc"}, "duration must be a number"),
     ({"top_k": 2.5}, "whole number"),
-    ({"top_p": 1.5}, "Top-p"),
-    ({"temperature": -1}, "Temperature"),
-    ({"guidance": float("inf")}, "Guidance"),
-    ({"seed": -3, "random_seed": False}, "Seed"),
-    ({"seed": 2**40, "random_seed": False}, "Seed"),
+    ({"top_p": 1.5}, "top_p"),
+    ({"temperature": -1}, "temperature"),
+    ({"guidance": float("inf")}, "cfg_coef"),
+    ({"seed": -3, "random_seed": False}, "seed"),
+    ({"seed": 2**63, "random_seed": False}, "seed"),
 ])
 def test_bad_fields_are_user_errors(fields, message):
     with pytest.raises(AudiogenError, match=message):

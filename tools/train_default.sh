@@ -19,7 +19,7 @@ mkdir -p "$RUN"
 
 # 2. the codec: small preset with 4 x 512 codes; reconstruction losses only (the adversarial
 #    ones cost ~20 s a step on this CPU); init_gain lifts the reference init's long plateau.
-"$AG" train codec --data corpus/manifest.jsonl --out "$RUN/codec" --steps "$CODEC_STEPS" \
+"$AG" train codec --data corpus/manifest.jsonl -o "$RUN/codec" --steps "$CODEC_STEPS" \
   --no-progress batch_size=16 lr=3e-4 num_threads=2 init_gain=1.732 \
   loss_weights.adv=0 loss_weights.feat=0 codec.bins=512 codec.threshold_ema_dead_code=0.2 \
   checkpoint_every=100 validate_every=250 log_every=20
@@ -36,9 +36,9 @@ newest_lm_step() {  # newest checkpoint step of the LM run (0 if none)
 }
 for steps in "$LM_STEPS" "$LM_EXTEND"; do
   [ "$(newest_lm_step)" -ge "$steps" ] && continue
-  "$AG" train lm --config small --out "$RUN/lm" --no-progress \
-    manifest=corpus/manifest.jsonl codec="$RUN/codec/model" lm.card=512 steps="$steps" \
-    num_threads=2 checkpoint_every=100 keep_checkpoints=30 export_dir=audiogen/assets/default_model
+  "$AG" train lm --config small -o "$RUN/lm" --export audiogen/assets/default_model \
+    --no-progress manifest=corpus/manifest.jsonl codec="$RUN/codec/model" lm.card=512 \
+    steps="$steps" num_threads=2 checkpoint_every=100 keep_checkpoints=30
 done
 
 # 4. the judge that scores generations: the corpus labels, on real audio and on this codec's

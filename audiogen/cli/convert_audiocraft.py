@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audiogen.cli.common import add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm", type=Path, required=True, help="audiocraft LM state_dict.bin")
@@ -25,19 +27,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="audiocraft codec compression_state_dict.bin")
     parser.add_argument("--text-encoder", type=Path, required=True,
                         help="local directory of the T5 encoder the LM was trained with (t5-large)")
-    parser.add_argument("-o", "--output", type=Path, required=True,
+    add_output_argument(parser, type=Path, metavar="DIR",
                         help="model directory to write (codec.* and lm.*)")
 
 
 def run(args: argparse.Namespace) -> int:
     from audiogen.codec.audiocraft_import import import_audiocraft_codec
     from audiogen.errors import AudiogenError
+    from audiogen.fileio import check_output_dir
     from audiogen.lm.audiocraft_import import (
         generation_defaults_from_xp_cfg,
         import_audiocraft_lm,
     )
     from audiogen.text.conditioner import verify_text_encoder_dir
 
+    check_output_dir(args.output)
     text_dir = args.text_encoder.resolve()
     # Weights kept as the release stores them (float16 stays float16: nothing lost, half
     # the memory and disk); AudioLM.load casts to float32.

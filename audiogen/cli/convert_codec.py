@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audiogen.cli.common import add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="audiocraft compression_state_dict.bin")
-    parser.add_argument("-o", "--output", type=Path, required=True,
+    add_output_argument(parser, type=Path, metavar="DIR",
                         help="model directory to write codec.json and codec.safetensors into")
 
 
@@ -24,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from audiogen.codec.audiocraft_import import codec_from_reference, read_checkpoint
     from audiogen.codec.model import CONFIG_FILE
     from audiogen.errors import AudiogenError
+    from audiogen.fileio import check_output_dir
 
+    check_output_dir(args.output)
     state, cfg, version = read_checkpoint(args.checkpoint)
     try:
         codec = codec_from_reference(state, cfg)

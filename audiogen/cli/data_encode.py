@@ -14,15 +14,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from audiogen.cli.common import add_device_argument, add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", type=Path, help="JSONL manifest (from `audiogen data index`)")
     parser.add_argument("--model", type=Path, required=True,
                         help="model directory holding codec.json and codec.safetensors")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="cache directory")
+    add_output_argument(parser, type=Path, metavar="DIR", help="cache directory to write")
     parser.add_argument("--split", action="append", default=None,
                         help="only these splits (repeatable; default: all)")
-    parser.add_argument("--device", default="cpu", help="device to encode on (cpu, cuda, ...)")
+    add_device_argument(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="clips per codec call")
     parser.add_argument("--max-chunk-seconds", type=float, default=60.0,
                         help="longer clips are encoded in chunks of this length")
@@ -33,20 +35,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from audiogen.codec import Codec
     from audiogen.codec.codes_file import codec_identity
     from audiogen.data.manifest import read_manifest
     from audiogen.data.token_cache import build_token_cache
+    from audiogen.device import resolve_device
     from audiogen.errors import AudiogenError
+    from audiogen.fileio import check_output_dir
 
+    check_output_dir(args.output)
+    device = resolve_device(args.device)
     entries = read_manifest(args.manifest)
     if args.split:
         entries = [e for e in entries if e.split in args.split]
     if not entries:
         raise AudiogenError(f"{args.manifest}: no clips to encode.")
-    device = torch.device(args.device)
     codec = Codec.load(args.model, device=device)
     text_encoder = None
     if args.text_encoder != "none":

@@ -17,10 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from audiogen.cli.common import add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", type=Path, help="folder to scan (recursively)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="manifest to write (.jsonl)")
+    add_output_argument(parser, type=Path, metavar="MANIFEST", help="manifest to write (.jsonl)")
     parser.add_argument("--captions", type=Path, action="append", default=[], metavar="CSV",
                         help="AudioCaps- or Clotho-layout caption CSV (repeatable)")
     parser.add_argument("--valid", type=float, default=0.05, help="share of groups for validation")
@@ -41,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     from audiogen.data.index import IndexConfig, index_directory
     from audiogen.data.manifest import write_manifest
     from audiogen.errors import AudiogenError
+    from audiogen.fileio import check_output_file
 
+    check_output_file(args.output)
     config = IndexConfig(
         caption_files=args.captions, require_captions=not args.allow_uncaptioned,
         min_duration=args.min_duration, valid=args.valid, test=args.test, seed=args.seed,

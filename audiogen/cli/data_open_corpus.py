@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 
+from audiogen.cli.common import add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", required=True, help="corpus directory to write")
+    add_output_argument(parser, metavar="DIR", help="corpus directory to write")
     parser.add_argument("--max-per-class", type=int, default=60,
                         help="at most this many clips per class; synthetic sources fill "
                              "classes up to it (default 60)")
@@ -35,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from audiogen.data.open_corpus import build_open_corpus
+    from audiogen.fileio import check_output_dir
 
+    check_output_dir(args.output)
     start = time.perf_counter()
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     summary = build_open_corpus(args.output, max_per_class=args.max_per_class, seed=args.seed,

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 
+from audiogen.cli.common import add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", required=True, help="directory to write")
+    add_output_argument(parser, metavar="DIR", help="directory to write")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the train/valid split (default 0)")
     parser.add_argument("--strict", action="store_true",
@@ -28,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from audiogen.data.open_corpus.recordings import build_recordings
+    from audiogen.fileio import check_output_dir
 
+    check_output_dir(args.output)
     start = time.perf_counter()
     summary = build_recordings(args.output, root=args.root, seed=args.seed, strict=args.strict)
     hours = summary["hours"]

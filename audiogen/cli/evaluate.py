@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 
+from audiogen.cli.common import add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generated", required=True, help="folder of generated audio")
     parser.add_argument("--reference", required=True, help="folder of reference audio")
-    parser.add_argument("-o", "--output", required=True, help="report path (REPORT.json)")
+    add_output_argument(parser, metavar="REPORT", help="report path (REPORT.json)")
     parser.add_argument("--captions", help="captions for the CLAP score: JSONL rows with "
                         "path + caption(s), or lines `name<TAB>caption`")
     parser.add_argument("--embedder", default="aisfx",
@@ -71,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
 
     from audiogen.eval.pipeline import EvalConfig, evaluate
     from audiogen.eval.report import write_report
+    from audiogen.fileio import check_output_file
     from audiogen.plots import require_matplotlib
 
+    check_output_file(args.output)
     if args.spectrograms > 0:
         require_matplotlib()  # fail now, not after the long measurement
     if args.threads:

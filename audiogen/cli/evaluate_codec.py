@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 
+from audiogen.cli.common import add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, action="append",
@@ -26,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of audio files, or a JSONL manifest (its --split rows)")
     parser.add_argument("--split", default="test",
                         help="the manifest rows to evaluate (default: test)")
-    parser.add_argument("-o", "--output", help="write REPORT.json and REPORT.md here")
+    add_output_argument(parser, metavar="REPORT", required=False,
+                        help="write REPORT.json and REPORT.md here")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="crop each file to its first SECONDS (default 10; 0: whole file)")
     parser.add_argument("--max-files", type=int,
@@ -63,9 +66,11 @@ def run(args: argparse.Namespace) -> int:
     from audiogen.errors import AudiogenError
     from audiogen.eval.audio_sets import list_eval_audio
     from audiogen.eval.codec_eval import CodecEvalConfig, evaluate_codec, markdown, summary_line
-    from audiogen.fileio import atomic_path, write_json
+    from audiogen.fileio import atomic_path, check_output_file, write_json
     from audiogen.plots import require_matplotlib
 
+    if args.output:
+        check_output_file(args.output)
     if args.spectrograms > 0:
         if not args.output:
             raise AudiogenError("--spectrograms needs -o REPORT.json: the pictures go to "

@@ -2,8 +2,9 @@
 
 Each command lives in its own module under `audiogen.cli`, which defines
 `add_arguments(parser)` and `run(args) -> int | None`, and whose docstring's first line is the
-command's help. Modules import heavy dependencies (torch, transformers) inside `run`, so
-`audiogen --help` stays fast. This table is the one place a command is registered.
+command's help. Modules import heavy dependencies (torch, transformers) inside functions, and
+only the command being run gets its arguments added, so `audiogen --help` stays fast. This
+table is the one place a command is registered; GROUPS says what each group of commands is.
 """
 
 from __future__ import annotations
@@ -34,9 +35,15 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("continue",): "audiogen.cli.continue_audio",
     ("serve",): "audiogen.cli.serve",
 }
+# command groups -> their help line in `audiogen --help`
+GROUPS: dict[tuple[str, ...], str] = {
+    ("data",): "Prepare training data: index audio, encode it to codes, build the open corpus.",
+    ("train",): "Train a codec, a language model or the evaluation judge.",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the command that `argv` names (if any) gets its arguments."""
     parser = argparse.ArgumentParser(
         prog="audiogen",
         description="AudioGen: textually guided audio generation (codec, LM, training, evaluation).",
@@ -46,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"audiogen {__version__}")
     subparsers = {(): parser.add_subparsers(dest="command", metavar="COMMAND")}
     groups: dict[tuple[str, ...], argparse.ArgumentParser] = {}
+    chosen = _chosen_command(sys.argv[1:] if argv is None else argv)
     for words, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         doc = (module.__doc__ or "").strip().splitlines()
@@ -53,19 +61,29 @@ def build_parser() -> argparse.ArgumentParser:
         for depth in range(1, len(words)):  # intermediate groups such as `train`
             prefix = words[:depth]
             if prefix not in groups:
-                groups[prefix] = subparsers[prefix[:-1]].add_parser(prefix[-1])
+                groups[prefix] = subparsers[prefix[:-1]].add_parser(
+                    prefix[-1], help=GROUPS[prefix], description=GROUPS[prefix])
                 subparsers[prefix] = groups[prefix].add_subparsers(
                     dest="_".join(prefix) + "_command", metavar="COMMAND", required=True)
         sub = subparsers[words[:-1]].add_parser(
             words[-1], help=help_text, description="\n".join(doc),
             formatter_class=argparse.RawDescriptionHelpFormatter)
-        module.add_arguments(sub)
+        if words == chosen:
+            module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser
 
 
+def _chosen_command(argv: list[str]) -> tuple[str, ...] | None:
+    """The registered command whose words start `argv`, or None."""
+    for words in COMMANDS:
+        if tuple(argv[:len(words)]) == words:
+            return words
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not hasattr(args, "_run"):
         parser.print_help()
@@ -74,6 +92,10 @@ def main(argv: list[str] | None = None) -> None:
         code = args._run(args)
     except AudiogenError as e:
         print(f"audiogen: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as e:  # a read or write the command did not expect to fail (disk full ...)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"audiogen: error: {where}{e.strerror or e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("audiogen: interrupted", file=sys.stderr)

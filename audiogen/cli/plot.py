@@ -13,24 +13,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audiogen.cli.common import add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="training run directory (holds metrics.jsonl)")
-    parser.add_argument("-o", "--output", type=Path, help="PNG to write (default RUN_DIR/curves.png)")
+    add_output_argument(parser, type=Path, metavar="PNG", required=False,
+                        help="PNG to write (default RUN_DIR/curves.png)")
 
 
 def run(args: argparse.Namespace) -> int:
     from audiogen.errors import MissingFilesError
+    from audiogen.fileio import check_output_file
     from audiogen.plots import plot_curves
     from audiogen.train.metrics import read_metrics
 
     metrics = args.run_dir / "metrics.jsonl"
     if not metrics.is_file():
         raise MissingFilesError("training run", ["metrics.jsonl"], str(args.run_dir),
-                                "Point at the --out directory of `audiogen train lm` or "
+                                "Point at the run directory (-o) of `audiogen train lm` or "
                                 "`audiogen train codec`.")
     records = read_metrics(metrics)
-    out = args.output or args.run_dir / "curves.png"
+    out = check_output_file(args.output or args.run_dir / "curves.png", (".png",))
     plot_curves(records, out)
     last = [r for r in records if r["split"] == "train"]
     tail = f"; last train ce {last[-1]['ce']:.4f} at step {last[-1]['step']}" \

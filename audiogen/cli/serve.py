@@ -16,7 +16,7 @@ from audiogen.errors import AudiogenError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from audiogen.cli.generate import add_model_arguments
+    from audiogen.cli.common import add_model_arguments
 
     add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1",
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         import gradio  # noqa: F401
     except ImportError:
         raise AudiogenError("the web page needs Gradio: pip install 'audiogen[ui]'") from None
-    from audiogen.cli.generate import load_model
+    from audiogen.cli.common import load_model
     from audiogen.ui.app import build_app
     from audiogen.ui.limits import ServeConfig
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 
+from audiogen.cli.common import add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", required=True,
                         help="JSONL manifest with label and split per clip")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR",
+    add_output_argument(parser, metavar="DIR",
                         help="judge directory to write")
     parser.add_argument("--cache", help="embedding cache directory (default: "
                         "~/.cache/audiogen/embeddings; 'none' to embed without caching)")
@@ -43,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
 
     from audiogen.eval.judge_train import train_judge
     from audiogen.eval.weights import cache_dir
+    from audiogen.fileio import check_output_dir
 
+    check_output_dir(args.output)
     torch.set_num_threads(args.threads)
     cache = None if args.cache == "none" else (args.cache or str(cache_dir() / "embeddings"))
     start = time.perf_counter()

@@ -1,31 +1,37 @@
 """Train the language model on a token cache or on audio with mixing; resumes RUN_DIR's latest checkpoint.
 
 Examples:
-    audiogen train lm --config small --out runs/lm cache=data/sounds-cache codec=models/my-codec
-    audiogen train lm --config my_lm.yaml --out runs/lm steps=4000 batch_size=32
-    audiogen train lm --out runs/lm steps=6000        # continue the same run further
-    torchrun --nproc_per_node 4 -m audiogen train lm --config my_lm.yaml --out runs/lm
+    audiogen train lm --config small -o runs/lm cache=data/sounds-cache codec=models/my-codec
+    audiogen train lm --config my_lm.yaml -o runs/lm steps=4000 batch_size=32
+    audiogen train lm -o runs/lm steps=6000        # continue the same run further
+    torchrun --nproc_per_node 4 -m audiogen train lm --config my_lm.yaml -o runs/lm
 
 --config takes a YAML file or a packaged preset (small, medium, paper-base, paper-large);
 `audiogen train lm --print-config small > my_lm.yaml` writes one to edit. key=value arguments
 override single settings (lm.num_layers=4, mixing.prob=0.3, ...). A run directory remembers
-its settings (RUN_DIR/train_config.yaml): re-running with only --out resumes with them.
+its settings (RUN_DIR/train_config.yaml): re-running with only -o resumes with them.
 batch_size is the global batch over all processes and accumulation steps.
 Writes RUN_DIR/checkpoints/step_N/, RUN_DIR/metrics.jsonl (see `audiogen plot RUN_DIR`) and at
-the end the model directory RUN_DIR/model (or export_dir=DIR), ready for `audiogen generate`.
+the end the model directory RUN_DIR/model (or --export DIR), ready for `audiogen generate`.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from audiogen.cli.common import add_device_argument, add_output_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE_OR_PRESET",
                         help="YAML config or preset name (default: the run's saved config, "
                              "else small)")
-    parser.add_argument("--out", metavar="RUN_DIR",
+    add_output_argument(parser, metavar="RUN_DIR", required=False,
                         help="run directory: checkpoints, metrics, the final model")
+    parser.add_argument("--export", metavar="DIR",
+                        help="write the final model directory here (default: RUN_DIR/model; "
+                        "the same as export_dir=DIR)")
+    add_device_argument(parser, keep_saved=True)
     parser.add_argument("--print-config", metavar="FILE_OR_PRESET",
                         help="print the full commented config (with overrides) and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -34,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from audiogen.device import resolve_device
     from audiogen.errors import AudiogenError
+    from audiogen.fileio import check_output_dir
     from audiogen.train.lm_config import config_to_yaml, load_config
     from audiogen.train.overrides import apply_overrides
 
@@ -45,9 +51,13 @@ def run(args: argparse.Namespace) -> int:
         print(config_to_yaml(config, "audiogen train lm config; edit, then pass with --config"),
               end="")
         return 0
-    if not args.out:
-        raise AudiogenError("--out RUN_DIR is required.")
-    run_dir = Path(args.out)
+    if not args.output:
+        raise AudiogenError("-o RUN_DIR is required.")
+    run_dir = check_output_dir(args.output)
+    if args.export:
+        check_output_dir(args.export)
+    if args.device is not None:
+        resolve_device(args.device)  # a device this machine lacks fails before any work
     saved = run_dir / "train_config.yaml"
     if args.config:
         config = load_config(args.config)
@@ -55,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(saved)
     else:
         config = load_config("small")
-    config = apply_overrides(config, args.overrides)
+    flags = {"export_dir": args.export, "device": args.device}
+    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(args.overrides)
+    config = apply_overrides(config, overrides)
 
     from audiogen.train import distributed
     from audiogen.train.lm_trainer import LMTrainer

@@ -9,6 +9,8 @@ from audiogen.generation.generator import (
            prepare_condition,
 )
 from audiogen.generation.long_form import generate_long, plan_windows
+from audiogen.generation.request import GenerationRequest, ResolvedRequest
 
-__all__ = ["DecodePlan", "DecodeStep", "GenerationConfig", "decode", "generate_long",
-           "iter_decode", "plan_windows", "prepare_condition"]
+__all__ = ["DecodePlan", "DecodeStep", "GenerationConfig", "GenerationRequest",
+           "ResolvedRequest", "decode", "generate_long", "iter_decode", "plan_windows",
+           "prepare_condition"]

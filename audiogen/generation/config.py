@@ -11,18 +11,20 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from audiogen.errors import AudiogenError
+from audiogen.lm.sampling import SamplingParams
 from audiogen.model_dir import parse_config
 
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    duration: float = 5.0  # seconds generated when the caller gives no duration (audiocraft's)
-    cfg_coef: float = 3.0  # classifier-free guidance scale γ (AudioGen paper: 3)
-    temperature: float = 1.0  # softmax temperature; 0 = greedy
-    top_k: int = 250  # top-k sampling (audiogen-medium's default)
-    top_p: float = 0.0  # nucleus sampling; 0 = off, wins over top_k when set
+    duration: float = 5.0  # seconds generated when the caller gives no duration
+    cfg_coef: float = 3.0  # classifier-free guidance scale γ (audiocraft's AudioGen: 3)
+    # sampling: the defaults of audiogen.lm.sampling (audiocraft's AudioGen: top-k 250)
+    temperature: float = SamplingParams.temperature  # softmax temperature; 0 = greedy
+    top_k: int = SamplingParams.top_k  # sample among the k most likely codes; 0 = off
+    top_p: float = SamplingParams.top_p  # nucleus sampling; 0 = off, wins over top_k when set
     window: float = 10.0  # seconds the LM was trained on; longer outputs use a sliding window
-    stride: float = 2.0  # seconds added per sliding-window step (audiogen-medium uses 2 s)
+    stride: float = 2.0  # seconds added per sliding-window step (audiocraft's AudioGen: 2 s)
     max_duration: float = 120.0  # cap on a requested duration (seconds); above it is an error
 
     def __post_init__(self):
@@ -43,14 +45,3 @@ class GenerationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def check_duration(self, duration: float) -> float:
-        """Return `duration` as a float, or raise AudiogenError when it is out of range."""
-        duration = float(duration)
-        if not duration > 0:  # also catches NaN
-            raise AudiogenError(f"duration must be > 0 seconds, got {duration}.")
-        if duration > self.max_duration:
-            raise AudiogenError(
-                f"duration {duration:g} s is above this model's cap of {self.max_duration:g} s "
-                f"(set generation.max_duration in lm.json to raise it).")
-        return duration

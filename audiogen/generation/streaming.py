@@ -16,17 +16,14 @@ seam to hide.
 
 from __future__ import annotations
 
-import math
-import secrets
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
 from audiogen.codec.chunked import StreamingDecoder
-from audiogen.errors import AudiogenError
 from audiogen.generation.generator import iter_decode, prepare_condition
 from audiogen.generation.long_form import plan_windows
-from audiogen.generation.prompt import prompt_waveform
+from audiogen.generation.request import ResolvedRequest
 
 FrameCallback = Callable[[int, int], None]  # (frames final, frames in all)
 
@@ -104,63 +101,24 @@ def no_grad_steps(iterator: Iterator) -> Iterator:
         yield item
 
 
-def generate_stream(model, texts: str | Sequence[str | None] | None, duration: float | None = None,
-                    cfg_coef: float | None = None, top_k: int | None = None,
-                    top_p: float | None = None, temperature: float | None = None,
-                    seed: int | None = None, negative_prompt: str | Sequence[str] | None = None,
-                    prompt_audio: torch.Tensor | None = None, prompt_sample_rate: int | None = None,
-                    include_prompt: bool = True, chunk_duration: float = 0.5,
+def generate_stream(lm, codec, texts: Sequence[str | None], request: ResolvedRequest, *,
+                    prompt: torch.Tensor | None = None, skip_samples: int = 0,
+                    chunk_frames: int = 25,
                     callback: FrameCallback | None = None) -> Iterator[torch.Tensor]:
-    """The body of `AudioGen.generate_stream` (see there); `model` is an AudioGen.
+    """Wav chunks `[B, 1, t]` of `texts` generated under `request`: the body of
+    `AudioGen.generate_stream` (which checks the arguments and encodes the prompt).
 
-    Arguments are checked here, before the first chunk is asked for, so a bad request fails
-    at the call rather than at the first `next()`.
+    prompt: codes `[B, K, P]` the output starts with, or None; the first `skip_samples`
+    samples of the output are not yielded (a prompt left out of the result). The generator is
+    seeded here, at the call, so the draws are those of `AudioGen.generate` for the request.
     """
-    if texts is None:  # unconditional, one per prompt clip
-        texts = [None] * (prompt_audio.shape[0] if prompt_audio is not None
-                          and prompt_audio.dim() == 3 else 1)
-    texts = [texts] if isinstance(texts, str) else list(texts)
-    if not texts:
-        raise AudiogenError("no text to generate from (give at least one prompt).")
-    if not chunk_duration > 0:
-        raise AudiogenError(f"chunk_duration must be > 0 seconds, got {chunk_duration}.")
-    config = model.config
-    duration = config.check_duration(config.duration if duration is None else duration)
-    sampling = model._sampling(top_k, top_p, temperature)
-    cfg_coef = config.cfg_coef if cfg_coef is None else float(cfg_coef)
-    num_frames = model.num_frames(duration)
-    num_samples = round(duration * model.sample_rate)
-    prompt, skip = None, 0
-    if prompt_audio is not None:
-        prompt, prompt_samples = _encode_prompt(model, prompt_audio, prompt_sample_rate,
-                                                len(texts))
-        if prompt.shape[-1] >= num_frames:
-            raise AudiogenError(
-                f"the prompt is {prompt_samples / model.sample_rate:.2f} s long; the duration "
-                f"({duration:g} s, prompt included) must be longer.")
-        skip = 0 if include_prompt else prompt_samples
-    seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    model.last_seed = seed
-    generator = torch.Generator(device=model.device).manual_seed(seed)
-    window = model.num_frames(config.window)
-    stride = max(1, round(config.stride * model.frame_rate))
-    chunk_frames = max(1, math.ceil(chunk_duration * model.frame_rate))
+    generator = request.generator(next(lm.parameters()).device)
 
     def chunks() -> Iterator[torch.Tensor]:
-        cond, guidance = prepare_condition(model.lm, texts, negative_prompt, cfg_coef)
-        pieces = stream_codes(model.lm, cond, num_frames, window, stride, prompt, chunk_frames,
-                              callback, guidance=guidance, sampling=sampling,
-                              generator=generator)
-        yield from stream_audio(model.codec, pieces, num_samples, skip)
+        cond, guidance = prepare_condition(lm, texts, request.negative_prompt, request.cfg_coef)
+        pieces = stream_codes(lm, cond, request.num_frames, request.window, request.stride,
+                              prompt, chunk_frames, callback, guidance=guidance,
+                              sampling=request.sampling, generator=generator)
+        yield from stream_audio(codec, pieces, request.num_samples, skip_samples)
 
     return no_grad_steps(chunks())
-
-
-def _encode_prompt(model, audio: torch.Tensor, sample_rate: int | None,
-                   batch: int) -> tuple[torch.Tensor, int]:
-    """Prompt audio [C, T] or [B, C, T] at `sample_rate` -> (codes [batch, K, P], samples)."""
-    if sample_rate is None:
-        raise AudiogenError("prompt_audio needs its prompt_sample_rate.")
-    wav = prompt_waveform(audio, sample_rate, model.sample_rate, batch)
-    with torch.no_grad():
-        return model.codec.encode(wav.to(model.device)), wav.shape[-1]

@@ -173,8 +173,10 @@ def lm_config_from_xp_cfg(cfg: dict[str, Any]) -> LMConfig:
 
 
 def generation_defaults_from_xp_cfg(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The sampling defaults the release was published with (guidance from its config)."""
-    return {"cfg_coef": float(_get(cfg, "classifier_free_guidance.inference_coef", 3.0))}
+    """The sampling defaults the release was published with (guidance from its config; the
+    rest, and guidance when the config has none, are GenerationConfig's defaults)."""
+    coef = _get(cfg, "classifier_free_guidance.inference_coef", None)
+    return {} if coef is None else {"cfg_coef": float(coef)}
 
 
 class ImportedLM(NamedTuple):

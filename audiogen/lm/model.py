@@ -27,9 +27,6 @@ from audiogen.text.conditioner import TextCondition, TextConditioner
 
 FILES = ModelFiles("lm", "audiogen-lm", 1, "language model",
                    "Write one with `audiogen train lm` or `audiogen convert-audiocraft`.")
-# Sampling defaults of the released model (audiocraft's audiogen-medium), stored in lm.json for the generator.
-DEFAULT_GENERATION = {"cfg_coef": 3.0, "temperature": 1.0, "top_k": 250, "top_p": 0.0,
-                      "duration": 5.0}
 
 
 @dataclass
@@ -180,10 +177,14 @@ class AudioLM(nn.Module):
         """Write lm.json and lm.safetensors (see audiogen.model_dir), the weights in their
         current dtype (`load` casts them). The frozen text encoder's weights are not included:
         lm.json says where they come from."""
+        # imported here: audiogen.generation imports this package
+        from audiogen.generation.config import GenerationConfig
+
         config = self.config.to_dict()
         FILES.save(directory, self.state_dict(), {
             "config": config, "text_encoder": config["text"],
-            "generation": {**DEFAULT_GENERATION, **(generation or {})}, **(extra or {})})
+            # every generation setting, so the model keeps its own if defaults change
+            "generation": GenerationConfig.from_dict(generation).to_dict(), **(extra or {})})
 
     @classmethod
     def load(cls, directory: str | Path, device: torch.device | str = "cpu",

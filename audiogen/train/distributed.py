@@ -17,6 +17,8 @@ from collections.abc import Iterable
 import torch
 import torch.distributed as dist
 
+from audiogen.device import resolve_device
+
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
@@ -38,13 +40,12 @@ def is_main() -> bool:
 def init(device: str = "cpu") -> torch.device:
     """Join the process group if started by torchrun; return the device this process uses.
 
-    `device` is "cpu", "cuda" or "auto" (CUDA when available). On CUDA each process takes the
-    GPU numbered by LOCAL_RANK.
+    `device`: a name resolve_device takes ("auto": CUDA when available). On CUDA without an
+    index, each process takes the GPU numbered by LOCAL_RANK.
     """
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    torch_device = torch.device(f"cuda:{local_rank}" if device == "cuda" else device)
+    torch_device = resolve_device(device)
+    if torch_device.type == "cuda" and torch_device.index is None:
+        torch_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if torch_device.type == "cuda":
         torch.cuda.set_device(torch_device)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():

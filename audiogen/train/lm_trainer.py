@@ -133,8 +133,8 @@ class LMTrainer:
     def _generation_defaults(self) -> dict[str, Any]:
         """lm.json's generation section: the window is the trained segment length."""
         window = self.config.segment_seconds
-        values = {"window": window, "stride": min(2.0, window / 2),
-                  "duration": min(5.0, window), **self.config.generation}
+        values = {"window": window, "stride": min(GenerationConfig.stride, window / 2),
+                  "duration": min(GenerationConfig.duration, window), **self.config.generation}
         GenerationConfig.from_dict(values)  # fail now, not at export
         return values
 

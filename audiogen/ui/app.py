@@ -14,8 +14,9 @@ group of size 1); others wait in the queue with their position shown; at most `q
 waiting. Bad inputs raise gradio.Error: a message on the page, the server goes on.
 
 HTTP API (Gradio's): `/generate` takes (prompts, negative, duration, guidance, top_k, top_p,
-temperature, seed, clip, keep_clip), seed -1 for a random one and clip an audio file to
-continue or None, and returns (list of WAV files, seed used).
+temperature, seed, clip, keep_clip), seed null (or left out) for a random one, clip an
+uploaded audio file to continue or null, and returns (list of WAV files, seed used). Values
+are checked as on the command line (audiogen.generation.request), with the same messages.
 """
 
 from __future__ import annotations
@@ -33,13 +34,16 @@ import torch
 
 from audiogen.audio.io import save_audio
 from audiogen.audio.wav_stream import wav_bytes
-from audiogen.cli.generate import slug
 from audiogen.errors import AudiogenError
+from audiogen.fileio import slug
 from audiogen.plots import spectrogram_image
-from audiogen.ui.limits import Request, ServeConfig, parse_request
+from audiogen.ui.limits import Request, ServeConfig, check_inputs, parse_request
 
 logger = logging.getLogger(__name__)
 
+# the HTTP API's inputs, in order (its docs and check_inputs' messages name them so)
+API_INPUTS = ["prompts", "negative", "duration", "guidance", "top_k", "top_p", "temperature",
+              "seed", "clip", "keep_clip"]
 HISTORY_COLUMNS = ["#", "time", "prompt", "negative", "seed", "duration", "guidance", "top_k",
                    "top_p", "temperature", "continuation", "file"]
 
@@ -64,8 +68,10 @@ class Studio:
         stream its client abandoned.
         """
         return self.model.generate_stream(
-            request.prompts, chunk_duration=self.config.chunk_duration, callback=progress,
-            **request.stream_kwargs())
+            request.prompts, request.generation, prompt_audio=request.prompt_audio,
+            prompt_sample_rate=request.prompt_sample_rate,
+            include_prompt=request.include_prompt, chunk_duration=self.config.chunk_duration,
+            callback=progress)
 
     def save(self, request: Request, wav: torch.Tensor) -> list[dict]:
         """Write each clip of wav [B, 1, T] (WAV + spectrogram PNG); -> one record per clip."""
@@ -94,6 +100,25 @@ def _user_error(e: AudiogenError):
     return gr.Error(str(e), print_exception=False)
 
 
+def _checked_blocks(gr):
+    """gr.Blocks whose events first check the shape of their inputs (`check_inputs`): a call
+    with too few or too many inputs, or a clip given as a path or URL, gets a message, where
+    Gradio alone answers `{"error": null}` and logs a traceback."""
+
+    class CheckedBlocks(gr.Blocks):
+        async def preprocess_data(self, block_fn, inputs, state, *args, **kwargs):
+            blocks = list(block_fn.inputs)
+            names = [getattr(b, "label", None) or f"input {i + 1}" for i, b in enumerate(blocks)]
+            files = {n for n, b in zip(names, blocks) if isinstance(b, gr.Audio)}
+            try:
+                check_inputs(names, list(inputs), files)
+            except AudiogenError as e:
+                raise _user_error(e) from None
+            return await super().preprocess_data(block_fn, inputs, state, *args, **kwargs)
+
+    return CheckedBlocks
+
+
 def build_app(model, config: ServeConfig | None = None, out_dir: str | None = None):
     """The Gradio Blocks of the page and the API for `model` (an AudioGen)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
@@ -108,7 +133,7 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
     if not can_stream:
         logger.warning("ffmpeg not found: the page will not play audio while it is generated")
 
-    with gr.Blocks(title="AudioGen", delete_cache=(3600, 24 * 3600)) as demo:
+    with _checked_blocks(gr)(title="AudioGen", delete_cache=(3600, 24 * 3600)) as demo:
         gr.Markdown("# AudioGen\nText to sound effects. One prompt per line generates several "
                     "clips at once; a clip to continue is optional.")
         with gr.Row():
@@ -121,7 +146,7 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
                 duration = gr.Number(value=min(gen.duration, cap), step=0.1,
                                      label=f"Duration (s, at most {cap:g})", elem_id="duration")
                 with gr.Row():
-                    seed = gr.Number(value=-1, precision=0, label="Seed (the one used is "
+                    seed = gr.Number(value=None, precision=0, label="Seed (the one used is "
                                      "shown here)", elem_id="seed")
                     random_seed = gr.Checkbox(value=True, label="Random seed",
                                               elem_id="random-seed")
@@ -233,8 +258,10 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
         # --- the HTTP API: plain inputs, whole files out ---
         with gr.Group(visible=False):
             api_inputs = [gr.Textbox(), gr.Textbox(value=""), gr.Number(), gr.Number(),
-                          gr.Number(), gr.Number(), gr.Number(), gr.Number(value=-1),
+                          gr.Number(), gr.Number(), gr.Number(), gr.Number(value=None),
                           gr.Audio(type="filepath"), gr.Checkbox(value=True)]
+            for component, name in zip(api_inputs, API_INPUTS):
+                component.label = name  # names the input in check_inputs' messages
             api_outputs = [gr.File(file_count="multiple", label="files"),
                            gr.Number(label="seed")]
             api_button = gr.Button()
@@ -242,16 +269,15 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
         def generate(prompts: str, negative: str = "", duration: float | None = None,
                      guidance: float | None = None, top_k: int | None = None,
                      top_p: float | None = None, temperature: float | None = None,
-                     seed: int = -1, clip: str | None = None, keep_clip: bool = True):
-            """One WAV per prompt line (seed -1 draws one), continuing `clip` when given.
+                     seed: int | None = None, clip: str | None = None, keep_clip: bool = True):
+            """One WAV per prompt line (seed None draws one), continuing `clip` when given.
 
             -> (files, seed used)."""
             try:
                 request = studio.parse(
                     prompts=prompts, negative=negative, duration=duration, guidance=guidance,
                     top_k=top_k, top_p=top_p, temperature=temperature, seed=seed,
-                    random_seed=seed is None or seed < 0, prompt_audio=clip,
-                    include_prompt=keep_clip)
+                    prompt_audio=clip, include_prompt=keep_clip)
                 _, records = studio.generate(request)
             except AudiogenError as e:
                 raise _user_error(e) from None

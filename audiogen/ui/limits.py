@@ -7,16 +7,13 @@ are tested without it.
 
 from __future__ import annotations
 
-import math
-import secrets
 from dataclasses import dataclass, field
 
 import torch
 
 from audiogen.errors import AudiogenError
 from audiogen.generation.config import GenerationConfig
-
-MAX_SEED = 2**31 - 1
+from audiogen.generation.request import GenerationRequest, duration_cap, prompt_too_long
 
 
 @dataclass(frozen=True)
@@ -38,9 +35,7 @@ class ServeConfig:
 
     def duration_cap(self, generation: GenerationConfig) -> float:
         """The longest duration a request may ask for with this model."""
-        if self.max_duration is None:
-            return generation.max_duration
-        return min(self.max_duration, generation.max_duration)
+        return duration_cap(generation, self.max_duration)
 
 
 @dataclass
@@ -48,51 +43,39 @@ class Request:
     """One checked request: what `AudioGen.generate_stream` receives."""
 
     prompts: list[str | None]  # one clip per entry; None: unconditional (continuation only)
-    negative: str | None  # negative prompt for all, or None
-    duration: float  # seconds of each result (a continuation's clip included)
-    cfg_coef: float  # guidance scale
-    top_k: int
-    top_p: float
-    temperature: float
-    seed: int  # the seed used: drawn when the visitor asked for a random one
+    generation: GenerationRequest  # every setting filled in, the seed drawn
     prompt_audio: torch.Tensor | None = None  # [C, T] clip to continue, or None
     prompt_sample_rate: int | None = None
     include_prompt: bool = True  # keep the clip at the start of each result
     settings: dict = field(default_factory=dict)  # as shown in the page's results list
 
-    def stream_kwargs(self) -> dict:
-        return {"duration": self.duration, "cfg_coef": self.cfg_coef, "top_k": self.top_k,
-                "top_p": self.top_p, "temperature": self.temperature, "seed": self.seed,
-                "negative_prompt": self.negative, "prompt_audio": self.prompt_audio,
-                "prompt_sample_rate": self.prompt_sample_rate,
-                "include_prompt": self.include_prompt}
+    @property
+    def seed(self) -> int:
+        return int(self.generation.seed)
 
-
-def _number(value, name: str, lo: float, hi: float | None = None) -> float:
-    """A finite float in [lo, hi]; a readable AudiogenError otherwise."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise AudiogenError(f"{name}: enter a number (got {value!r}).") from None
-    if not math.isfinite(x) or x < lo or (hi is not None and x > hi):
-        span = f">= {lo:g}" if hi is None else f"between {lo:g} and {hi:g}"
-        raise AudiogenError(f"{name} must be {span}, got {value!r}.")
-    return x
+    @property
+    def duration(self) -> float:
+        return float(self.generation.duration)
 
 
 def split_prompts(text: str | None) -> list[str]:
     """One prompt per non-blank line."""
+    if text is not None and not isinstance(text, str):
+        raise AudiogenError(f"prompts must be text (one prompt per line), got {text!r:.60}.")
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
 def parse_request(config: ServeConfig, generation: GenerationConfig, *, prompts: str | None,
                   negative: str | None = None, duration=None, guidance=None, top_k=None,
-                  top_p=None, temperature=None, seed=None, random_seed: bool = True,
+                  top_p=None, temperature=None, seed=None, random_seed: bool = False,
                   prompt_audio: str | None = None, include_prompt: bool = True) -> Request:
     """Check the page's fields and return the Request, or raise AudiogenError.
 
-    Fields left empty (None) take the model's defaults; `prompt_audio` is a file path (an
-    upload or a recording). With a clip and no prompt, the clip is continued without text.
+    Fields left empty (None) take the model's defaults; the seed is drawn when it is empty or
+    `random_seed` is set (a negative seed is an error, as on the command line). The settings
+    are checked by GenerationRequest, so a bad value gets the CLI's message. `prompt_audio` is
+    a file path (an upload or a recording). With a clip and no prompt, the clip is continued
+    without text.
     """
     texts: list[str | None] = split_prompts(prompts)
     if not texts and prompt_audio is None:
@@ -102,36 +85,43 @@ def parse_request(config: ServeConfig, generation: GenerationConfig, *, prompts:
     if len(texts) > config.max_batch:
         raise AudiogenError(f"{len(texts)} prompts: this server takes at most "
                             f"{config.max_batch} per request.")
-    cap = config.duration_cap(generation)
-    duration = _number(generation.duration if duration is None else duration, "Duration", 0)
-    if duration <= 0 or duration > cap:
-        raise AudiogenError(f"Duration must be above 0 and at most {cap:g} s, got {duration:g}.")
-    cfg = _number(generation.cfg_coef if guidance is None else guidance, "Guidance", 0, 100)
-    k = _number(generation.top_k if top_k is None else top_k, "Top-k", 0)
-    if k != int(k):
-        raise AudiogenError(f"Top-k must be a whole number, got {top_k!r}.")
-    p = _number(generation.top_p if top_p is None else top_p, "Top-p", 0, 1)
-    temp = _number(generation.temperature if temperature is None else temperature,
-                   "Temperature", 0, 100)
-    if random_seed or seed is None or seed == "":
-        seed = secrets.randbelow(MAX_SEED + 1)
-    else:
-        s = _number(seed, "Seed", 0, MAX_SEED)
-        if s != int(s):
-            raise AudiogenError(f"Seed must be a whole number, got {seed!r}.")
-        seed = int(s)
-    negative = (negative or "").strip() or None
+    if negative is not None and not isinstance(negative, str):
+        raise AudiogenError(f"negative must be text, got {negative!r:.60}.")
+    request = GenerationRequest(
+        duration=duration, cfg_coef=guidance, top_k=top_k, top_p=top_p,
+        temperature=temperature, seed=None if random_seed else seed,
+        negative_prompt=negative).filled(generation, config.max_duration)
     audio, sr = None, None
     if prompt_audio is not None:
         from audiogen.audio.io import load_audio
 
         audio, sr = load_audio(prompt_audio)  # AudioReadError (an AudiogenError) if unreadable
-        if audio.shape[-1] / sr >= duration:
+        if audio.shape[-1] / sr >= request.duration:
+            raise prompt_too_long(audio.shape[-1] / sr, request.duration)
+    settings = {"negative": request.negative_prompt or "", "seed": request.seed,
+                "duration": request.duration, "guidance": request.cfg_coef,
+                "top_k": request.top_k, "top_p": request.top_p,
+                "temperature": request.temperature, "continuation": prompt_audio is not None}
+    return Request(texts, request, audio, sr, bool(include_prompt), settings)
+
+
+def check_inputs(names: list[str], values: list, files: set[str]) -> None:
+    """Refuse an HTTP call whose inputs do not fit the endpoint, before Gradio reads them.
+
+    names: the endpoint's inputs in order; files: those that take an uploaded file (Gradio's
+    FileData payload, which `gradio_client.handle_file(path)` sends), or null. A path or URL
+    given as text is refused: the server reads only files sent with the request.
+    """
+    if len(values) != len(names):
+        raise AudiogenError(f"this endpoint takes {len(names)} inputs ({', '.join(names)}), "
+                            f"got {len(values)}.")
+    for name, value in zip(names, values):
+        if name in files and value is not None and not _is_file_payload(value):
             raise AudiogenError(
-                f"The clip is {audio.shape[-1] / sr:.2f} s long; the duration ({duration:g} s, "
-                "clip included) must be longer.")
-    settings = {"negative": negative or "", "seed": seed, "duration": duration,
-                "guidance": cfg, "top_k": int(k), "top_p": p, "temperature": temp,
-                "continuation": prompt_audio is not None}
-    return Request(texts, negative, duration, cfg, int(k), p, temp, seed, audio, sr,
-                   bool(include_prompt), settings)
+                f"{name} must be an audio file sent with the request (gradio_client: "
+                f"handle_file(path)) or null, got {value!r:.60}; paths and URLs are not read.")
+
+
+def _is_file_payload(value) -> bool:
+    return isinstance(value, dict) and (value.get("meta") or {}).get("_type") == \
+        "gradio.FileData"
