@@ -217,3 +217,14 @@ def test_cpu_time_is_logged_and_survives_resume(data_dir, tmp_path):
     records = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl")
                if r.get("split") == "train"]
     assert records[-1]["cpu_s"] > spent == pytest.approx(records[1]["cpu_s"])
+
+
+def test_adversarial_warmup_trains_the_discriminator_first(data_dir, tmp_path):
+    """During adv_warmup_steps the discriminator updates at every step and the generator sees
+    no adversarial or feature loss; afterwards both come back."""
+    trainer = CodecTrainer(tiny_config(data_dir, adv_warmup_steps=2, disc_update_share=0.0),
+                           tmp_path / "run")
+    first = [trainer.train_step() for trainer.step in range(3)]
+    for m in first[:2]:
+        assert "d/hinge" in m and "g/adv" not in m and "balancer/share/adv" not in m
+    assert "d/hinge" not in first[2] and "g/adv" in first[2]  # share 0: no update after

@@ -88,6 +88,9 @@ class CodecTrainConfig:
         "adv": 4.0, "feat": 4.0, "l1": 0.1, "mel": 2.0})  # balancer weights (v2); 0 drops a loss
     commitment_weight: float = 1.0  # RVQ commitment loss, outside the balancer (EnCodec: 1)
     disc_update_share: float = 2 / 3  # probability that a step also updates the discriminator
+    adv_warmup_steps: int = 0  # first steps: the discriminator learns at every step, the
+    # generator from its reconstruction losses only (an untrained discriminator's adversarial
+    # and feature losses, 80% of the balanced gradient, would push the decoder at random)
     balancer_ema_decay: float = 0.999  # EMA decay of the balancer's gradient norms (EnCodec)
     steps: int = 10000  # total optimisation steps (a resumed run continues up to this)
     # --- bookkeeping ---
@@ -211,9 +214,10 @@ class CodecTrainer:
         y = out.audio
         metrics: dict[str, float] = {k: float(v) for k, v in out.metrics.items()}
 
-        update_disc = self.adversarial and torch.rand(
+        warming = step < c.adv_warmup_steps
+        update_disc = self.adversarial and (warming or torch.rand(
             (), generator=torch.Generator().manual_seed(derive_seed(c.seed, "disc", step))
-        ).item() < c.disc_update_share
+        ).item() < c.disc_update_share)
         if update_disc:
             self.disc.requires_grad_(True)
             logits_fake, _ = self.disc(y.detach())
@@ -227,7 +231,7 @@ class CodecTrainer:
             metrics["d/hinge"] = d_loss.item()
 
         losses = {"l1": l1_time(y, x), "mel": self.mel_loss(y, x)}
-        if self.adversarial:
+        if self.adversarial and not warming:
             self.disc.requires_grad_(False)  # only d(loss)/dy is needed through D
             logits_fake, fmaps_fake = self.disc(y)
             with torch.no_grad():
