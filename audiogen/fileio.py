@@ -116,3 +116,19 @@ def slug(text: str, limit: int = 48) -> str:
     """A file-name-safe short form of `text` (a prompt): lower case, dashes, at most `limit`."""
     s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-")
     return s or "unconditional"
+
+
+def short_names(paths: list[str]) -> list[str]:
+    """Short distinct names: the last path component (the folder of a `manifest.jsonl`), with
+    as many parent folders as it takes to tell the paths apart."""
+    parts = []
+    for path in paths:
+        p = Path(path)
+        p = p.parent if p.name == "manifest.jsonl" else p
+        parts.append([q for q in (p.parts if p.suffix == "" else p.with_suffix("").parts)
+                      if q not in ("", "/")])
+    for depth in range(1, max(len(x) for x in parts) + 1):
+        names = ["/".join(x[-depth:]) for x in parts]
+        if len(set(names)) == len(names):
+            return names
+    raise AudiogenError(f"{', '.join(paths)}: the same path is given twice.")

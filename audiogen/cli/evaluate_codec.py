@@ -49,11 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def codec_names(models: list[str]) -> list[str]:
-    """Row names of the codecs: their directory names, or the paths as given if those clash."""
-    from pathlib import Path
+    """Row names of the codecs: their directory names, with as many parent folders as it
+    takes to tell them apart (e.g. recon/checkpoints/step_00001000)."""
+    from audiogen.fileio import short_names
 
-    names = [Path(m).name or m for m in models]
-    return names if len(set(names)) == len(names) else list(models)
+    return short_names(models)
 
 
 def run(args: argparse.Namespace) -> int:

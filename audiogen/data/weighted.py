@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 
 from audiogen.errors import AudiogenError
+from audiogen.fileio import short_names
 from audiogen.seeding import derive_seed
 
 Key = tuple[int, int]
@@ -36,22 +36,6 @@ class DataSource:
     path: str
     weight: float | None = None  # share of the batches (normalised); None: by hours
     name: str = ""  # for metrics (`data/share/NAME`); parse_sources fills it
-
-
-def _names(paths: list[str]) -> list[str]:
-    """Short distinct names: the last path component (the folder of a `manifest.jsonl`), with
-    as many parent folders as it takes to tell sources apart."""
-    parts = []
-    for path in paths:
-        p = Path(path)
-        p = p.parent if p.name == "manifest.jsonl" else p
-        parts.append([q for q in (p.parts if p.suffix == "" else p.with_suffix("").parts)
-                      if q not in ("", "/")])
-    for depth in range(1, max(len(x) for x in parts) + 1):
-        names = ["/".join(x[-depth:]) for x in parts]
-        if len(set(names)) == len(names):
-            return names
-    raise AudiogenError(f"data sources {', '.join(paths)}: the same source is given twice.")
 
 
 def parse_sources(spec: str) -> list[DataSource]:
@@ -76,7 +60,7 @@ def parse_sources(spec: str) -> list[DataSource]:
     if len({w is None for _, w in sources}) > 1:
         raise AudiogenError(f"data sources {spec!r}: give a weight to every source or to none "
                             "(none: each is sampled in proportion to its hours).")
-    names = _names([p for p, _ in sources])
+    names = short_names([p for p, _ in sources])
     return [DataSource(p, w, n) for (p, w), n in zip(sources, names)]
 
 
