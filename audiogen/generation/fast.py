@@ -93,16 +93,20 @@ def linear_in(act_dtype: torch.dtype) -> Linear:
 
     def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                ) -> torch.Tensor:
+        if x.dtype != weight.dtype:  # (casts only when needed: a step is a few hundred calls)
+            x = x.to(weight.dtype)
         if weight.dtype != torch.float32 or weight.device.type != "cpu":
-            return F.linear(x.to(weight.dtype), weight, bias).to(act_dtype)
-        # Both contiguous: MKL's fast case is x^T as a transposed view of [rows, in] storage (a
-        # contiguous [in, rows] x^T is 5x slower), and strided outputs would spread to the
-        # elementwise ops and attention downstream.
-        rows = x.reshape(-1, x.shape[-1]).to(weight.dtype).contiguous()
-        y = torch.mm(weight, rows.t()).t().contiguous()
-        if bias is not None:
-            y = y + bias
-        return y.reshape(*x.shape[:-1], weight.shape[0]).to(act_dtype)
+            y = F.linear(x, weight, bias)
+        else:
+            # Both contiguous: MKL's fast case is x^T as a transposed view of [rows, in] storage
+            # (a contiguous [in, rows] x^T is 5x slower), and strided outputs would spread to
+            # the elementwise ops and attention downstream.
+            rows = x.reshape(-1, x.shape[-1]).contiguous()
+            y = torch.mm(weight, rows.t()).t().contiguous()
+            if bias is not None:
+                y = y + bias
+            y = y.reshape(*x.shape[:-1], weight.shape[0])
+        return y if y.dtype == act_dtype else y.to(act_dtype)
 
     return linear
 

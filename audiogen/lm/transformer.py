@@ -125,7 +125,10 @@ class DecoderBlock(nn.Module):
         [B, H, max_len, d], into which positions start..start+n-1 are written (or, in the
         static mode, the device tensor `positions` [n], attending to the whole buffer).
         linear: how every product with a weight matrix is computed (module docstring)."""
-        q, k, v = self.self_attn.qkv(self.norm_self(x), linear)
+        # direct calls of what the norm and dropout modules compute: a decoding step is short
+        # enough for the overhead of a module call to show
+        drop = self.dropout if self.training else _same
+        q, k, v = self.self_attn.qkv(_layer_norm(self.norm_self, x), linear)
         if cache is not None and positions is not None:
             cache[0].index_copy_(2, positions, k)
             cache[1].index_copy_(2, positions, v)
@@ -135,14 +138,14 @@ class DecoderBlock(nn.Module):
             cache[0][:, :, start:end] = k
             cache[1][:, :, start:end] = v
             k, v = cache[0][:, :, :end], cache[1][:, :, :end]
-        x = x + self.dropout(self.self_attn.attend(q, k, v, self_mask, causal, linear=linear))
+        x = x + drop(self.self_attn.attend(q, k, v, self_mask, causal, linear=linear))
         if cross is not None:
             ck, cv, cmask = cross
-            q = self.cross_attn.q(self.norm_cross(x), linear)
-            x = x + self.dropout(self.cross_attn.attend(q, ck, cv, cmask, linear=linear))
-        h = F.gelu(linear(self.norm_ffn(x), self.ffn_in.weight, self.ffn_in.bias))
-        h = linear(self.dropout(h), self.ffn_out.weight, self.ffn_out.bias)
-        return x + self.dropout(h)
+            q = self.cross_attn.q(_layer_norm(self.norm_cross, x), linear)
+            x = x + drop(self.cross_attn.attend(q, ck, cv, cmask, linear=linear))
+        h = F.gelu(linear(_layer_norm(self.norm_ffn, x), self.ffn_in.weight, self.ffn_in.bias))
+        h = linear(drop(h), self.ffn_out.weight, self.ffn_out.bias)
+        return x + drop(h)
 
 
 @dataclass
@@ -253,7 +256,7 @@ class Transformer(nn.Module):
             layer_cache = (cache_k[i], cache_v[i]) if cache_k is not None else None
             x = layer(x, layer_cross, mask, causal, layer_cache, start,
                       positions if static else None, linear)
-        return self.norm_out(x)
+        return _layer_norm(self.norm_out, x)
 
     @staticmethod
     def _self_mask(start: int, n: int, key_valid: torch.Tensor | None,
@@ -266,6 +269,15 @@ class Transformer(nn.Module):
                 return None, False  # one new query sees every cached key
         return _causal_mask(torch.arange(start, start + n, device=device), start + n,
                             key_valid), False
+
+
+def _same(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    """norm(x) without the module call (nn.LayerNorm.forward's own computation)."""
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
 def _causal_mask(query: torch.Tensor, num_keys: int,
