@@ -39,12 +39,17 @@ def init(device: str = "cpu") -> torch.device:
     """Join the process group if started by torchrun; return the device this process uses.
 
     `device` is "cpu", "cuda" or "auto" (CUDA when available). On CUDA each process takes the
-    GPU numbered by LOCAL_RANK.
+    GPU numbered LOCAL_RANK modulo the GPUs it can see.
     """
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    torch_device = torch.device(f"cuda:{local_rank}" if device == "cuda" else device)
+    torch_device = torch.device(device)
+    if torch_device.type == "cuda" and torch_device.index is None:
+        # LOCAL_RANK counts the processes on this node; a launcher that shows each process
+        # only its own GPU (CUDA_VISIBLE_DEVICES=one id) leaves device_count() == 1, where
+        # cuda:{LOCAL_RANK} would not exist
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch_device = torch.device("cuda", local_rank % torch.cuda.device_count())
     if torch_device.type == "cuda":
         torch.cuda.set_device(torch_device)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():

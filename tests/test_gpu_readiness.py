@@ -1,0 +1,64 @@
+"""What the CUDA paths rely on, checked on a CPU: from_pretrained's decoding options, the
+random generator's device, the GPU a process takes under torchrun."""
+
+import pytest
+import torch
+from tiny_model import tiny_model_dir
+
+from audiogen.api import AudioGen, decoding_options
+from audiogen.errors import AudiogenError
+from audiogen.lm.sampling import sample_categorical
+from audiogen.train import distributed
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("model"))
+
+
+def test_decoding_defaults_bf16_and_graphs_on_cuda_float32_on_cpu():
+    assert decoding_options(True, True, None, None) == (torch.bfloat16, True)
+    assert decoding_options(False, True, None, None) == (torch.float32, False)
+    assert decoding_options(True, False, None, None) == (torch.float32, False)
+    assert decoding_options(True, True, "float16", False) == (torch.float16, False)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((False, True, None, True), "CUDA graphs need a CUDA device"),
+    ((True, False, "bfloat16", None), "options of the fast decoder"),
+    ((False, True, "half", None), "unknown dtype 'half'"),
+    ((False, True, torch.int8, None), "unsupported dtype"),
+])
+def test_bad_decoding_options_are_refused(args, message):
+    with pytest.raises(AudiogenError, match=message):
+        decoding_options(*args)
+
+
+def test_from_pretrained_on_cpu_is_unchanged_and_takes_a_dtype(model_dir):
+    default = AudioGen.from_pretrained(model_dir, device="cpu")
+    assert default.lm.dtype == torch.float32 and not default.lm.cuda_graphs
+    half = AudioGen.from_pretrained(model_dir, device="cpu", dtype="bfloat16")
+    assert half.lm.dtype == torch.bfloat16 and half.lm.act_dtype == torch.float32
+    wav, _ = half.generate(["rain"], duration=0.2, seed=1)
+    assert torch.isfinite(wav).all()
+
+
+class _CudaGenerator:
+    device = torch.device("cuda", 0)
+
+
+def test_a_generator_on_another_device_gets_a_clear_error():
+    with pytest.raises(AudiogenError, match=r"generator is on cuda:0 .* torch.Generator\("
+                                            r"device='cpu'\)"):
+        sample_categorical(torch.ones(2, 5), _CudaGenerator())
+
+
+def test_each_process_takes_a_gpu_it_can_see(monkeypatch):
+    """torchrun's LOCAL_RANK 3 with only one visible GPU (a launcher that isolates them)."""
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+    assert distributed.init("cuda") == torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert distributed.init("cuda") == torch.device("cuda", 1)
