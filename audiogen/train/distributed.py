@@ -95,6 +95,13 @@ def all_reduce_sum(value: float) -> float:
     return t.item()
 
 
+def all_reduce_sum_(t: torch.Tensor) -> torch.Tensor:
+    """Sum a tensor over ranks in place, on its device (nothing read back to the host)."""
+    if is_distributed():
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
 def average_tensors(tensors: Iterable[torch.Tensor]) -> None:
     """In-place average of floating-point tensors over ranks (integer tensors are left alone)."""
     if not is_distributed():
