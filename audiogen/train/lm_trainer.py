@@ -102,7 +102,11 @@ class LMTrainer:
 
         self.data = LMData(c, self.lm_config, self.device, self.micro, self.rank, self.world)
         torch.manual_seed(c.seed)  # identical initial weights on every process
-        self.lm = AudioLM(self.lm_config).to(self.device).train()
+        self.lm = AudioLM(self.lm_config).train()
+        if not (c.parallel == "fsdp" and self.world > 1):
+            self.lm.to(self.device)
+        # else built in host memory: sharding moves one unit (block) at a time to the device,
+        # never the whole float32 model on every GPU
         self.model = sharding.wrap(LossModule(self.lm), self.lm.transformer.layers, c.parallel,
                                    self.world, self.device, bf16=self.amp_dtype == torch.bfloat16)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr,
