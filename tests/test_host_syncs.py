@@ -1,6 +1,7 @@
 """No host synchronisation on the hot paths, seen on a CPU with a dispatch-mode recorder
 (tests/sync_detector.py): the fast decoder's loop, an LM training micro-batch, a codebook
-update once initialised; and one read of the device per LM optimizer step."""
+update once initialised, the codec's gradient balancer; and one read of the device per LM
+optimizer step."""
 
 from __future__ import annotations
 
@@ -70,3 +71,17 @@ def test_codebooks_read_nothing_once_initialised():
     before = rvq.codebooks[0].embed.clone()
     rvq(latent)
     assert not torch.equal(rvq.codebooks[0].embed, before)  # re-initialised by k-means
+
+
+def test_balancer_reads_nothing_back():
+    from audiogen.codec.balancer import Balancer
+
+    balancer = Balancer({"a": 1.0, "b": 3.0})
+    for _ in range(2):  # the second step updates the averages
+        leaf = torch.randn(2, 1, 50, requires_grad=True)
+        y = leaf * 1.0
+        with SyncRecorder() as recorder:
+            metrics = balancer.backward({"a": y.sum(), "b": y.pow(2).mean()}, y)
+        assert recorder.seen == [] and leaf.grad is not None
+    assert float(metrics["balancer/share/a"]) + float(metrics["balancer/share/b"]) == \
+        pytest.approx(1.0)
