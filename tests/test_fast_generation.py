@@ -159,6 +159,13 @@ def test_compiled_step_greedy_equals_plain():
     fast = FastDecoder(copy.deepcopy(lm), compile=True)
     assert torch.equal(decode(fast, cond, 8, guidance=3.0, sampling=GREEDY), plain)
     assert fast.compile_seconds is not None and fast.compile_seconds > 0
+    # another duration in the same cache bucket: the same shapes, so no recompilation
+    from torch._dynamo.utils import counters
+
+    compiled = counters["stats"]["unique_graphs"]
+    longer = decode(fast, cond, 12, guidance=3.0, sampling=GREEDY)
+    assert torch.equal(longer, decode(lm, cond, 12, guidance=3.0, sampling=GREEDY))
+    assert counters["stats"]["unique_graphs"] == compiled
 
 
 def test_wrapping_twice_is_refused_with_a_clear_message():

@@ -136,7 +136,8 @@ class FastDecoder(nn.Module):
       shape pays the compile time (`compile_seconds` after it); worth it only for long or many
       generations.
     cuda_graphs: on CUDA, capture the one-token step and replay it, the graph kept for the next
-      generations of the same shape (module docstring).
+      generations of the same shape (module docstring). Written and simulated on a CPU;
+      bench/gpu_check.sh checks it on a GPU.
     act_dtype: the dtype of attention and the KV cache; None: float32 on a CPU, the weights'
       dtype elsewhere (the CUDA branch can thus be run, slowly, on a CPU).
     """
