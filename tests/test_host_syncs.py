@@ -85,3 +85,14 @@ def test_balancer_reads_nothing_back():
         assert recorder.seen == [] and leaf.grad is not None
     assert float(metrics["balancer/share/a"]) + float(metrics["balancer/share/b"]) == \
         pytest.approx(1.0)
+
+
+def test_text_prefix_training_forward_reads_nothing_back():
+    lm = _lm(text_prefix=True).train()
+    codes = torch.randint(0, 64, (4, 4, 6))
+    frame_mask = torch.ones(4, 6, dtype=torch.bool)
+    frame_mask[0, 4:] = False
+    with SyncRecorder() as recorder:
+        loss, _ = lm.compute_loss(codes, _cond(4), frame_mask)
+        loss.backward()
+    assert recorder.seen == []

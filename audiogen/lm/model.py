@@ -89,7 +89,9 @@ class AudioLM(nn.Module):
         if self.config.text_prefix:
             prefix = cond.embeddings.shape[1]
             x = torch.cat([cond.embeddings.to(x.dtype), x], dim=1)
-            if not bool(cond.mask.all()):
+            # in training always the padding mask: testing whether it is needed would read the
+            # mask back to the host at every micro-batch (the same attention either way)
+            if self.training or not bool(cond.mask.all()):
                 key_valid = F.pad(cond.mask, (0, seq.shape[2]), value=True)
         h = self.transformer(x, cross, key_valid=key_valid)
         return self._logits(h[:, prefix:])
