@@ -137,7 +137,8 @@ class FastDecoder(nn.Module):
       generations.
     cuda_graphs: on CUDA, capture the one-token step and replay it, the graph kept for the next
       generations of the same shape (module docstring). Written and simulated on a CPU;
-      bench/gpu_check.sh checks it on a GPU.
+      bench/gpu_check.sh checks it on a GPU. Compiled or graphed, a decoder runs one
+      generation at a time (a new `start` reuses the buffers of the previous one).
     act_dtype: the dtype of attention and the KV cache; None: float32 on a CPU, the weights'
       dtype elsewhere (the CUDA branch can thus be run, slowly, on a CPU).
     """
