@@ -88,3 +88,24 @@ def test_lm_training_steps_under_bf16_autocast(tmp_path):
         assert all(p.dtype == torch.float32 for p in trainer.lm.parameters())
     assert losses[None][-1] < losses[None][0]
     assert losses[torch.bfloat16] == pytest.approx(losses[None], rel=1e-3)
+
+
+def test_dataloader_pins_the_batch_dataclasses(monkeypatch):
+    """DataLoader(pin_memory=True) hands a batch object to its own pin_memory(); without one,
+    a dataclass batch would stay in pageable memory. (Pinning needs CUDA: simulated.)"""
+    from torch.utils.data._utils.pin_memory import pin_memory
+
+    from audiogen.data.dataset import AudioBatch
+    from audiogen.data.token_cache import CodeBatch
+
+    pinned = []
+    monkeypatch.setattr(torch.Tensor, "pin_memory",
+                        lambda t, *a: pinned.append(tuple(t.shape)) or t.clone())
+    codes = CodeBatch(torch.zeros(2, 4, 5, dtype=torch.long), torch.tensor([5, 3]), ["a", "b"],
+                      torch.zeros(2, 3, 4), torch.ones(2, 3, dtype=torch.bool))
+    out = pin_memory(codes)
+    assert isinstance(out, CodeBatch) and out.captions == ["a", "b"]
+    assert pinned == [(2, 4, 5), (2,), (2, 3, 4), (2, 3)]
+    pinned.clear()
+    audio = pin_memory(AudioBatch(torch.zeros(2, 1, 80), torch.tensor([80, 40]), ["a", "b"]))
+    assert isinstance(audio, AudioBatch) and pinned == [(2, 1, 80), (2,)]
