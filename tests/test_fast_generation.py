@@ -226,3 +226,14 @@ def test_fast_decoder_moves_with_its_buffers():
     assert dict(fast.named_buffers(recurse=False)).keys() == {"_heads", "_heads_bias"}
     fast.to(torch.float64)
     assert fast._heads_bias.dtype == torch.float64
+
+
+def test_both_decoders_have_what_the_loop_needs():
+    from fake_lm import FakeLM
+
+    from audiogen.generation.decoder import Decoder
+
+    lm = _lm()
+    assert isinstance(lm, Decoder) and isinstance(FastDecoder(copy.deepcopy(lm)), Decoder)
+    assert isinstance(FakeLM(card=16, num_codebooks=4), Decoder)
+    assert not isinstance(lm.transformer, Decoder)

@@ -7,7 +7,7 @@ faster `audiogen.generation.fast.FastDecoder` both have it (so does the tests' f
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -16,6 +16,7 @@ from audiogen.lm.patterns import CodebookPattern
 from audiogen.text.conditioner import TextCondition
 
 
+@runtime_checkable
 class Decoder(Protocol):
     @property
     def config(self) -> LMConfig: ...  # card and num_codebooks are read
