@@ -44,6 +44,30 @@ DECODE_CHUNK_FRAMES = 1500  # codec frames decoded at once (30 s at 50 Hz)
 Texts = str | Sequence[str | None]
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def decoding_options(cuda: bool, fast: bool, dtype: torch.dtype | str | None,
+                     cuda_graphs: bool | None) -> tuple[torch.dtype, bool]:
+    """from_pretrained's dtype and cuda_graphs, defaults filled in and checked."""
+    if dtype is None:
+        dtype = torch.bfloat16 if cuda and fast else torch.float32
+    elif isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise AudiogenError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}.")
+        dtype = DTYPES[dtype]
+    if dtype not in DTYPES.values():
+        raise AudiogenError(f"unsupported dtype {dtype}: use one of {', '.join(DTYPES)}.")
+    if cuda_graphs is None:
+        cuda_graphs = cuda and fast
+    if cuda_graphs and not cuda:
+        raise AudiogenError("CUDA graphs need a CUDA device: leave cuda_graphs off on a CPU.")
+    if not fast and (dtype != torch.float32 or cuda_graphs):
+        raise AudiogenError("dtype and cuda_graphs are options of the fast decoder: "
+                            "use them with fast=True.")
+    return dtype, cuda_graphs
+
+
 class AudioGen:
     """A codec + LM pair ready to generate.
 
@@ -65,7 +89,8 @@ class AudioGen:
     def from_pretrained(cls, directory: str | os.PathLike,
                         device: str | torch.device | None = None,
                         text_encoder_path: str | os.PathLike | None = None,
-                        fast: bool = True) -> AudioGen:
+                        fast: bool = True, dtype: torch.dtype | str | None = None,
+                        cuda_graphs: bool | None = None) -> AudioGen:
         """Load a model directory (codec.json/.safetensors + lm.json/.safetensors).
 
         fast: decode with `audiogen.generation.fast.FastDecoder` (the same greedy tokens as
@@ -74,6 +99,12 @@ class AudioGen:
         device: auto (the default: CUDA when available, else CPU), cpu, cuda, cuda:N or
         mps. The text encoder is loaded on first use from where lm.json says (the installed
         MiniLM package, or a local T5 folder), or from `text_encoder_path` when given.
+
+        dtype: the LM's matrix products ("float32", "bfloat16", "float16" or a torch dtype);
+        default bfloat16 on CUDA, float32 on a CPU (where half precision saves memory, not
+        time). The residual stream and norms stay float32 (audiogen.generation.fast).
+        cuda_graphs: replay each decoding step from a CUDA graph (kept across generations of
+        the same batch and length); default on with CUDA, and CUDA only. Both need fast=True.
         """
         from audiogen.codec import Codec
         from audiogen.lm import AudioLM
@@ -87,13 +118,14 @@ class AudioGen:
                 "`audiogen train codec`) and an LM (lm.json, lm.safetensors: `audiogen train "
                 "lm` or `audiogen convert-audiocraft`).")
         device = resolve_device(device)  # None: auto
+        dtype, cuda_graphs = decoding_options(device.type == "cuda", fast, dtype, cuda_graphs)
         codec = Codec.load(directory, device)
         lm = AudioLM.load(directory, device,
                           None if text_encoder_path is None else str(text_encoder_path))
         if fast:
             from audiogen.generation.fast import FastDecoder
 
-            lm = FastDecoder(lm)
+            lm = FastDecoder(lm, dtype=dtype, cuda_graphs=cuda_graphs)
         lm_json = directory / "lm.json"
         generation = read_json(lm_json).get("generation")
         return cls(codec, lm, GenerationConfig.from_dict(generation, f"{lm_json}: generation"))

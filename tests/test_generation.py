@@ -5,6 +5,7 @@ import itertools
 import pytest
 import torch
 from fake_lm import FakeLM
+from sync_detector import SyncRecorder
 
 from audiogen.generation import (
     DecodePlan,
@@ -210,33 +211,10 @@ def test_long_form_with_a_prompt_keeps_it():
 
 # ---- no host synchronisation inside the loop (issue: fast generation) ------------------------
 
-# Ops that need a tensor's value on the host (a GPU would stall at each): .item()/bool()/int()
-# go through _local_scalar_dense; the others have output shapes that depend on the data.
-_SYNCING = {"_local_scalar_dense", "nonzero", "masked_select", "unique_dim", "_unique2",
-            "is_nonzero", "equal"}
-
-
-class _SyncRecorder:
-    def __init__(self):
-        from torch.utils._python_dispatch import TorchDispatchMode
-
-        seen = self.seen = []
-
-        class Mode(TorchDispatchMode):
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                name = func.__name__.split(".")[0]
-                if name in _SYNCING:
-                    seen.append(name)
-                return func(*args, **(kwargs or {}))
-
-        self.mode = Mode()
-
-
 def _steps_record_syncs(lm, cond, **kwargs):
     steps = iter_decode(lm, cond, 12, **kwargs)
     next(steps)  # the plan (built once, on the host, before the first step) is not the loop
-    recorder = _SyncRecorder()
-    with recorder.mode:
+    with SyncRecorder() as recorder:
         for _ in steps:
             pass
     return recorder.seen
@@ -254,8 +232,7 @@ def test_decode_loop_reads_nothing_back_from_the_device(sampling):
 
 
 def test_the_recorder_does_see_a_sync():
-    recorder = _SyncRecorder()
-    with recorder.mode:
+    with SyncRecorder() as recorder:
         torch.ones(3).sum().item()
         bool(torch.ones(1) > 0)
     assert recorder.seen == ["_local_scalar_dense", "_local_scalar_dense"]

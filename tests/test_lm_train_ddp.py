@@ -31,7 +31,8 @@ def _run(args, cwd):
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
-    """One process, global batch 4 as 2 accumulated micro-batches of 2; 4 steps."""
+    """One process, global batch 4 as 4 accumulated micro-batches of 1; 4 steps (the two
+    processes below each accumulate 2 of them: the gradient sync is skipped on the first)."""
     root = tmp_path_factory.mktemp("lm_ddp")
     manifest = make_corpus(root, clips=10, valid=2)
     codec = make_codec(root)
@@ -39,7 +40,7 @@ def single(tmp_path_factory):
     config = tiny_config(cache=str(cache), codec=str(codec), steps=4, checkpoint_every=2,
                          validate_every=4, num_threads=1)
     (root / "lm.yaml").write_text(config_to_yaml(config))
-    _run([sys.executable, *CLI, "--out", "one", "grad_accum=2"], root)
+    _run([sys.executable, *CLI, "--out", "one", "grad_accum=4"], root)
     return root
 
 
@@ -61,8 +62,8 @@ def _compare(root, run):
 
 @pytest.mark.slow
 def test_ddp_two_processes_match_one(single):
-    out = _run([*TORCHRUN, *CLI, "--out", "ddp"], single)
-    assert "2 process(es) x 1 micro-batch(es) of 2 = global batch 4" in out
+    out = _run([*TORCHRUN, *CLI, "--out", "ddp", "grad_accum=2"], single)
+    assert "2 process(es) x 2 micro-batch(es) of 1 = global batch 4" in out
     _compare(single, "ddp")
 
 
@@ -70,8 +71,9 @@ def test_ddp_two_processes_match_one(single):
 def test_fsdp_two_processes_match_one_across_a_resume(single):
     """FSDP shards weights and optimizer state; checkpoints hold whole tensors. Stop after 2
     steps and resume to 4 (loading whole tensors back into the shards)."""
-    _run([*TORCHRUN, *CLI, "--out", "fsdp", "parallel=fsdp", "steps=2"], single)
-    out = _run([*TORCHRUN, *CLI, "--out", "fsdp", "parallel=fsdp"], single)
+    fsdp = [*TORCHRUN, *CLI, "--out", "fsdp", "parallel=fsdp", "grad_accum=2"]
+    _run([*fsdp, "steps=2"], single)
+    out = _run(fsdp, single)
     assert "resumed from" in out
     rows = read_metrics(single / "fsdp" / "metrics.jsonl")
     (single / "fsdp" / "metrics.jsonl").write_text(  # drop the first run's final validation

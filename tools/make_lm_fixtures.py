@@ -154,7 +154,10 @@ def build_reference(cfg: dict, hidden: torch.Tensor, mask: torch.Tensor):
             return h, m
 
         def forward(self, inputs):
-            h, m = inputs
+            # tokenize builds on the CPU in float32: follow the projection's device and dtype
+            # (a model moved to CUDA in bfloat16 would fail on mismatched matmul inputs)
+            w = self.output_proj.weight
+            h, m = inputs[0].to(w), inputs[1].to(w.device)
             return self.output_proj(h) * m.unsqueeze(-1), m
 
     lengths = mask.sum(1).tolist()

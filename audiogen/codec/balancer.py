@@ -36,11 +36,12 @@ class Balancer:
         self.total_norm = total_norm
         self.ema_decay = ema_decay
         self.eps = eps
-        # EMA state: decayed sum of norms and decayed count (their ratio is the bias-corrected mean)
-        self._sum: dict[str, float] = {}
+        # EMA state: decayed sum of norms (a float64 tensor on the device once updated: no
+        # host read per step) and decayed count (host); their ratio is the bias-corrected mean
+        self._sum: dict[str, torch.Tensor | float] = {}
         self._count: dict[str, float] = {}
 
-    def _update_ema(self, norms: dict[str, float]) -> dict[str, float]:
+    def _update_ema(self, norms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = {}
         for name, value in norms.items():
             self._sum[name] = self._sum.get(name, 0.0) * self.ema_decay + value
@@ -49,29 +50,31 @@ class Balancer:
         return out
 
     def backward(self, losses: dict[str, torch.Tensor], output: torch.Tensor,
-                 other_loss: torch.Tensor | None = None) -> dict[str, float]:
+                 other_loss: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Back-propagate the balanced gradient of `losses` through `output` (plus `other_loss`
-        unbalanced, in the same backward pass) and return metrics: the scale applied to each
-        loss (`balancer/scale/NAME`) and the share of the gradient norm it had before balancing
-        (`balancer/share/NAME`)."""
+        unbalanced, in the same backward pass) and return metrics (0-dim tensors, read when
+        logged): the scale applied to each loss (`balancer/scale/NAME`) and the share of the
+        gradient norm it had before balancing (`balancer/share/NAME`)."""
         missing = set(losses) - set(self.weights)
         if missing:
             raise KeyError(f"no balancer weight for {sorted(missing)}")
-        grads, norms = {}, {}
+        grads, norms = {}, []
         for name, loss in losses.items():
             (grad,) = autograd.grad(loss, [output], retain_graph=True)
             grads[name] = grad
-            norms[name] = grad.flatten(1).norm(dim=1).mean().item()
-        norms = distributed.all_reduce_mean(norms)
-        averages = self._update_ema(norms)
+            norms.append(grad.flatten(1).norm(dim=1).mean())
+        # float64 as the host arithmetic was; averaged over ranks on the device
+        norms = distributed.all_reduce_sum_(torch.stack(norms).double()) / distributed.world_size()
+        averages = self._update_ema(dict(zip(losses, norms)))
         total_weight = sum(self.weights[name] for name in losses)
         combined = torch.zeros_like(output)
         metrics = {}
-        norm_sum = sum(averages.values()) or 1.0
+        norm_sum = sum(averages.values())
+        norm_sum = torch.where(norm_sum > 0, norm_sum, 1.0)
         for name, grad in grads.items():
             scale = (self.total_norm * self.weights[name] / total_weight
                      / (self.eps + averages[name]))
-            combined.add_(grad, alpha=scale)
+            combined.add_(grad * scale.to(grad.dtype))
             metrics[f"balancer/scale/{name}"] = scale
             metrics[f"balancer/share/{name}"] = averages[name] / norm_sum
         tensors, grad_tensors = [output], [combined]
@@ -83,7 +86,7 @@ class Balancer:
         return metrics
 
     def state_dict(self) -> dict:
-        return {"sum": dict(self._sum), "count": dict(self._count)}
+        return {"sum": {k: float(v) for k, v in self._sum.items()}, "count": dict(self._count)}
 
     def load_state_dict(self, state: dict) -> None:
         self._sum = {k: float(v) for k, v in state["sum"].items()}

@@ -99,6 +99,9 @@ class Codebook(nn.Module):
         self.register_buffer("cluster_size", torch.zeros(bins))
         self.register_buffer("embed", embed)
         self.register_buffer("embed_avg", embed.clone())
+        # `inited` as last read on the host: once True, training steps stop reading the buffer
+        # (a read per forward would stall a GPU); a state load may change it, so it resets
+        self._inited_on_host = False
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Vectors [N, D] -> codes [N] (long)."""
@@ -116,14 +119,20 @@ class Codebook(nn.Module):
     @torch.no_grad()
     def initialise(self, x: torch.Tensor) -> None:
         """k-means on the first training batch x [N, D] (no-op once initialised)."""
-        if self.inited.item():
+        if self._inited_on_host or bool(self.inited.item()):
+            self._inited_on_host = True
             return
         means, counts = kmeans(x, self.bins, self.kmeans_iters)
         self.embed.copy_(means)
         self.embed_avg.copy_(means * counts[:, None])  # a running *sum*, consistent with counts
         self.cluster_size.copy_(counts)
         self.inited.fill_(1.0)
+        self._inited_on_host = True
         self._broadcast_buffers()  # every process starts from rank 0's codebook
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._inited_on_host = False
+        super()._load_from_state_dict(*args, **kwargs)
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, codes: torch.Tensor) -> int:

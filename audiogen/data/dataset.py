@@ -76,8 +76,15 @@ class AudioBatch:
         steps = torch.arange(self.wav.shape[-1], device=self.wav.device)
         return steps[None, :] < self.lengths.to(self.wav.device)[:, None]
 
-    def to(self, device: torch.device | str) -> AudioBatch:
-        return AudioBatch(self.wav.to(device), self.lengths.to(device), self.captions,
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> AudioBatch:
+        """On `device`; non_blocking: copies from pinned memory overlap the computation."""
+        return AudioBatch(self.wav.to(device, non_blocking=non_blocking),
+                          self.lengths.to(device, non_blocking=non_blocking), self.captions,
+                          self.skipped, self.mixed, self.info)
+
+    def pin_memory(self) -> AudioBatch:
+        """In page-locked memory (what DataLoader(pin_memory=True) calls on a batch object)."""
+        return AudioBatch(self.wav.pin_memory(), self.lengths.pin_memory(), self.captions,
                           self.skipped, self.mixed, self.info)
 
 

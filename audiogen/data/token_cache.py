@@ -290,9 +290,17 @@ class CodeBatch:
         steps = torch.arange(self.codes.shape[-1], device=self.codes.device)
         return steps[None, :] < self.lengths.to(self.codes.device)[:, None]
 
-    def to(self, device: torch.device | str) -> CodeBatch:
-        move = (lambda t: None if t is None else t.to(device))
-        return CodeBatch(self.codes.to(device), self.lengths.to(device), self.captions,
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> CodeBatch:
+        """On `device`; non_blocking: copies from pinned memory overlap the computation."""
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> CodeBatch:
+        """In page-locked memory (what DataLoader(pin_memory=True) calls on a batch object)."""
+        return self._map(torch.Tensor.pin_memory)
+
+    def _map(self, fn) -> CodeBatch:
+        move = (lambda t: None if t is None else fn(t))
+        return CodeBatch(fn(self.codes), fn(self.lengths), self.captions,
                          move(self.text_states), move(self.text_mask), self.skipped)
 
 

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from audiogen.generation.decoder import Decoder
 from audiogen.lm.sampling import SamplingParams, apply_guidance, sample_next
 
 ProgressCallback = Callable[[int, int], None]  # (steps done, steps in all)
 
 
-def prepare_condition(lm, texts: Sequence[str | None], negative_prompt: str | Sequence[str] | None,
+def prepare_condition(lm: Decoder, texts: Sequence[str | None], negative_prompt: str | Sequence[str] | None,
                       cfg_coef: float):
     """Text conditions for a batch, with the guidance rows appended when guidance is on.
 
@@ -96,7 +97,7 @@ class DecodeStep:
     seq: torch.Tensor  # [B, K, S] pattern sequence, filled up to `step`
 
 
-def iter_decode(lm, cond, num_frames: int, *, prompt: torch.Tensor | None = None,
+def iter_decode(lm: Decoder, cond, num_frames: int, *, prompt: torch.Tensor | None = None,
                 guidance: float | None = None, sampling: SamplingParams | None = None,
                 generator: torch.Generator | None = None,
                 progress: bool = False, callback: ProgressCallback | None = None,
@@ -148,7 +149,7 @@ def iter_decode(lm, cond, num_frames: int, *, prompt: torch.Tensor | None = None
         bar.close()
 
 
-def decode(lm, cond, num_frames: int, **kwargs) -> torch.Tensor:
+def decode(lm: Decoder, cond, num_frames: int, **kwargs) -> torch.Tensor:
     """Run `iter_decode` to the end and return the codes `[B, K, num_frames]`."""
     seq = None
     for out in iter_decode(lm, cond, num_frames, **kwargs):

@@ -11,7 +11,6 @@ keys/values computed once in `start`). A full model directory is written by `sav
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +82,9 @@ class AudioLM(nn.Module):
         if self.config.text_prefix:
             prefix = cond.embeddings.shape[1]
             x = torch.cat([cond.embeddings.to(x.dtype), x], dim=1)
-            if not bool(cond.mask.all()):
+            # in training always the padding mask: testing whether it is needed would read the
+            # mask back to the host at every micro-batch (the same attention either way)
+            if self.training or not bool(cond.mask.all()):
                 key_valid = F.pad(cond.mask, (0, seq.shape[2]), value=True)
         h = self.transformer(x, cross, key_valid=key_valid)
         return self._logits(h[:, prefix:])
@@ -97,14 +98,14 @@ class AudioLM(nn.Module):
 
     def compute_loss(self, codes: torch.Tensor, cond: TextCondition,
                      frame_mask: torch.Tensor | None = None,
-                     ) -> tuple[torch.Tensor, dict[str, float]]:
+                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """codes [B, K, T] -> (mean over K of the per-codebook cross-entropy, metrics).
 
         frame_mask [B, T] bool (optional): False at padded frames (past the end of a short
         clip); their codes may hold anything (e.g. -1): they become the special token in the
         input and are left out of the loss. In training mode the condition is dropped per
         sample with config.cfg_dropout.
-        Metrics: "ce" (nats), "ce/q{k}" and "ppl/q{k}" per codebook.
+        Metrics (0-dim tensors, detached): "ce" (nats), "ce/q{k}" and "ppl/q{k}" per codebook.
         """
         B, K, T = codes.shape
         if self.training and self.config.cfg_dropout > 0:
@@ -133,11 +134,15 @@ class AudioLM(nn.Module):
                                  reduction="none").view(B, K, -1)
             # a codebook with no valid position (all padding) contributes 0, not NaN
             losses = list((ce * weight).sum((0, 2)) / weight.sum((0, 2)).clamp_min(1.0))
-        loss = torch.stack(losses).mean()
-        metrics = {"ce": loss.item()}
-        for k, lk in enumerate(losses):
-            metrics[f"ce/q{k}"] = lk.item()
-            metrics[f"ppl/q{k}"] = math.exp(min(lk.item(), 50.0))
+        per_codebook = torch.stack(losses)
+        loss = per_codebook.mean()
+        # detached tensors on the device: read back when logged, not at every micro-batch (a
+        # read stalls a GPU until the whole step is computed)
+        per_codebook = per_codebook.detach()
+        metrics = {"ce": loss.detach()}
+        for k, lk in enumerate(per_codebook):
+            metrics[f"ce/q{k}"] = lk
+            metrics[f"ppl/q{k}"] = lk.clamp_max(50.0).exp()
         return loss, metrics
 
     # ---------------------------------------------------------------- decoding

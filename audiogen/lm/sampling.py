@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from audiogen.errors import AudiogenError
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -60,11 +62,27 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 
 def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Draw one index per row of `probs [..., card]` (rows need not be normalised)."""
+    if generator is not None and not _same_device(generator.device, probs.device):
+        # (a device check on the host, not a sync) torch's own message is an opaque
+        # "expected a generator of type cuda" from inside exponential_
+        raise AudiogenError(
+            f"the random generator is on {generator.device} but the model computes on "
+            f"{probs.device}: create it with torch.Generator(device='{probs.device}').")
     race = torch.empty_like(probs).exponential_(generator=generator)
     # A draw of exactly 0 would turn a filtered-out token (p = 0) into 0/0 = NaN, which argmax
     # treats as the maximum.
     race.clamp_min_(torch.finfo(race.dtype).tiny)
     return torch.argmax(probs / race, dim=-1)
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """"cuda" and "cuda:0" are one device when the current one is 0 (index None = current)."""
+    if a.type != b.type:
+        return False
+    if a.type != "cuda" or a.index == b.index:
+        return True
+    current = torch.cuda.current_device()
+    return (current if a.index is None else a.index) == (current if b.index is None else b.index)
 
 
 def sample_next(logits: torch.Tensor, params: SamplingParams,

@@ -17,6 +17,12 @@ attend to it:
   position kept on the device: every step of a given n has the same shapes and reads nothing
   back to the host, which is what CUDA graphs and `torch.compile` without recompiles need.
 
+One definition of the computation serves training, the plain decoder and the fast one
+(audiogen.generation.fast): `Transformer.run` works on plain tensors and takes two options,
+`linear` (how x W^T + b is computed: the product's form, and the dtype it runs in) and
+`sinusoids` (a position table computed once per generation); the defaults are the plain
+module's computation.
+
 Parameter names follow the reference's layout closely so the released weights map through a
 short table (audiogen.lm.audiocraft_import): attention input projections hold q, k, v stacked
 as one [3D, D] matrix.
@@ -25,6 +31,7 @@ as one [3D, D] matrix.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiogen.lm.config import LMConfig
+
+# x [..., in], weight [out, in], bias [out] or None -> [..., out]: F.linear or a drop-in
+Linear = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
 def sinusoidal_embedding(positions: torch.Tensor, dim: int, max_period: float = 10_000.0,
@@ -63,28 +73,32 @@ class MultiheadAttention(nn.Module):
         x = x.view(B, S, -1, self.num_heads, self.dim // self.num_heads)
         return x.permute(2, 0, 3, 1, 4).unbind(0)
 
-    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self._heads(self.in_proj(x))
+    def qkv(self, x: torch.Tensor, linear: Linear = F.linear,
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self._heads(linear(x, self.in_proj.weight, self.in_proj.bias))
 
-    def q(self, x: torch.Tensor) -> torch.Tensor:
+    def q(self, x: torch.Tensor, linear: Linear = F.linear) -> torch.Tensor:
         b = self.in_proj.bias
-        return self._heads(F.linear(x, self.in_proj.weight[: self.dim],
-                                    None if b is None else b[: self.dim]))[0]
+        return self._heads(linear(x, self.in_proj.weight[: self.dim],
+                                  None if b is None else b[: self.dim]))[0]
 
-    def kv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def kv(self, x: torch.Tensor, linear: Linear = F.linear,
+           ) -> tuple[torch.Tensor, torch.Tensor]:
         b = self.in_proj.bias
-        return self._heads(F.linear(x, self.in_proj.weight[self.dim:],
-                                    None if b is None else b[self.dim:]))
+        return self._heads(linear(x, self.in_proj.weight[self.dim:],
+                                  None if b is None else b[self.dim:]))
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-               mask: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
+               mask: torch.Tensor | None = None, causal: bool = False,
+               linear: Linear = F.linear) -> torch.Tensor:
         """q [B, H, n, d], k/v [B, H, m, d], mask broadcastable to [B, H, n, m] (True = attend)
         -> [B, n, D] after the output projection."""
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=causal,
             dropout_p=self.dropout if self.training else 0.0)
         B, _, n, _ = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(B, n, self.dim))
+        return linear(out.transpose(1, 2).reshape(B, n, self.dim), self.out_proj.weight,
+                      self.out_proj.bias)
 
 
 class DecoderBlock(nn.Module):
@@ -105,11 +119,16 @@ class DecoderBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, cross: tuple | None, self_mask: torch.Tensor | None,
                 causal: bool, cache: tuple[torch.Tensor, torch.Tensor] | None = None,
-                start: int = 0, positions: torch.Tensor | None = None) -> torch.Tensor:
+                start: int = 0, positions: torch.Tensor | None = None,
+                linear: Linear = F.linear) -> torch.Tensor:
         """x [B, n, D]; cross = (k, v, mask) of the text; cache = this layer's (k, v) buffers
         [B, H, max_len, d], into which positions start..start+n-1 are written (or, in the
-        static mode, the device tensor `positions` [n], attending to the whole buffer)."""
-        q, k, v = self.self_attn.qkv(self.norm_self(x))
+        static mode, the device tensor `positions` [n], attending to the whole buffer).
+        linear: how every product with a weight matrix is computed (module docstring)."""
+        # direct calls of what the norm and dropout modules compute: a decoding step is short
+        # enough for the overhead of a module call to show
+        drop = self.dropout if self.training else _same
+        q, k, v = self.self_attn.qkv(_layer_norm(self.norm_self, x), linear)
         if cache is not None and positions is not None:
             cache[0].index_copy_(2, positions, k)
             cache[1].index_copy_(2, positions, v)
@@ -119,13 +138,14 @@ class DecoderBlock(nn.Module):
             cache[0][:, :, start:end] = k
             cache[1][:, :, start:end] = v
             k, v = cache[0][:, :, :end], cache[1][:, :, :end]
-        x = x + self.dropout(self.self_attn.attend(q, k, v, self_mask, causal))
+        x = x + drop(self.self_attn.attend(q, k, v, self_mask, causal, linear=linear))
         if cross is not None:
             ck, cv, cmask = cross
-            q = self.cross_attn.q(self.norm_cross(x))
-            x = x + self.dropout(self.cross_attn.attend(q, ck, cv, cmask))
-        h = self.ffn_out(self.dropout(F.gelu(self.ffn_in(self.norm_ffn(x)))))
-        return x + self.dropout(h)
+            q = self.cross_attn.q(_layer_norm(self.norm_cross, x), linear)
+            x = x + drop(self.cross_attn.attend(q, ck, cv, cmask, linear=linear))
+        h = F.gelu(linear(_layer_norm(self.norm_ffn, x), self.ffn_in.weight, self.ffn_in.bias))
+        h = linear(drop(h), self.ffn_out.weight, self.ffn_out.bias)
+        return x + drop(h)
 
 
 @dataclass
@@ -163,19 +183,22 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(DecoderBlock(config) for _ in range(config.num_layers))
         self.norm_out = nn.LayerNorm(config.dim, eps=1e-5)
 
-    def cross_kv(self, text: torch.Tensor, mask: torch.Tensor) -> CrossKV | None:
+    def cross_kv(self, text: torch.Tensor, mask: torch.Tensor, linear: Linear = F.linear,
+                 ) -> CrossKV | None:
         """text [B, L, D] (zeros at padding), mask [B, L] -> per-layer keys/values."""
         if not self.config.cross_attention:
             return None
+        kv = [layer.cross_attn.kv(text, linear) for layer in self.layers]
         attn_mask = None
         if self.config.cross_attention_mask:
             # A row with no real token (the null condition) attends to all its zero vectors,
             # as the reference does, instead of to nothing (which would give NaN).
             mask = mask | ~mask.any(dim=1, keepdim=True)
-            # Additive form, made once per generation rather than converted at every step.
-            attn_mask = torch.zeros(mask.shape, dtype=text.dtype, device=text.device)
+            # Additive form (in the keys' dtype, as attention needs), made once per generation
+            # rather than converted at every step.
+            attn_mask = torch.zeros(mask.shape, dtype=kv[0][0].dtype, device=text.device)
             attn_mask = attn_mask.masked_fill(~mask, float("-inf"))[:, None, None, :]
-        return CrossKV([layer.cross_attn.kv(text) for layer in self.layers], attn_mask)
+        return CrossKV(kv, attn_mask)
 
     def new_cache(self, batch: int, max_len: int, device: torch.device,
                   dtype: torch.dtype, static: bool = False) -> KVCache:
@@ -192,30 +215,48 @@ class Transformer(nn.Module):
         key_valid [B, >= end] bool marks self-attention keys that may be attended (False at a
         text prefix's padding); None means all. With a cache, the n positions are appended.
         """
+        n = x.shape[1]
+        if cache is None:
+            return self.run(x, cross, None, None, 0, None, key_valid)
+        if cache.length + n > cache.max_len:
+            raise ValueError(f"decode cache full: {cache.length + n} positions > {cache.max_len}")
+        h = self.run(x, cross, cache.k, cache.v, cache.length, cache.position, key_valid)
+        cache.length += n
+        if cache.position is not None:
+            cache.position.add_(n)
+        return h
+
+    def run(self, x: torch.Tensor, cross: CrossKV | None, cache_k: torch.Tensor | None,
+            cache_v: torch.Tensor | None, start: int, position: torch.Tensor | None,
+            key_valid: torch.Tensor | None, linear: Linear = F.linear,
+            sinusoids: torch.Tensor | None = None) -> torch.Tensor:
+        """The stack over plain tensors (what `forward`, the fast decoder, torch.compile and
+        CUDA graphs share): x [B, n, D] at positions start.. (or, static cache, the device
+        tensor `position` [1]) -> the final LayerNorm's output [B, n, D]. The n new keys/values
+        are written into cache_k / cache_v [layers, B, H, max_len, d] when given; the caller
+        advances the cache. linear: how products with weights are computed; sinusoids: the
+        position table [>= end, D] (default: computed here).
+        """
         n, D = x.shape[1:]
-        start = cache.length if cache is not None else 0
-        end = start + n
-        if cache is not None and end > cache.max_len:
-            raise ValueError(f"decode cache full: {end} positions > {cache.max_len}")
-        static = cache is not None and cache.position is not None
+        static = position is not None
         if static:
-            positions = cache.position + torch.arange(n, device=x.device)
-            mask, causal = _causal_mask(positions, cache.max_len, key_valid), False
+            positions = position + torch.arange(n, device=x.device)
+            mask, causal = _causal_mask(positions, cache_k.shape[3], key_valid), False
         else:
-            positions = torch.arange(start, end, device=x.device)
+            positions = torch.arange(start, start + n, device=x.device)
             mask, causal = self._self_mask(start, n, key_valid, x.device)
-        x = x + sinusoidal_embedding(positions, D, self.config.max_period).to(x.dtype)
+        if sinusoids is None:
+            pos = sinusoidal_embedding(positions, D, self.config.max_period)
+        else:
+            pos = sinusoids.index_select(0, positions) if static else sinusoids[start:start + n]
+        x = x + pos.to(x.dtype)
         cross_mask = cross.mask if cross is not None else None
         for i, layer in enumerate(self.layers):
             layer_cross = (*cross.kv[i], cross_mask) if cross is not None else None
-            layer_cache = (cache.k[i], cache.v[i]) if cache is not None else None
+            layer_cache = (cache_k[i], cache_v[i]) if cache_k is not None else None
             x = layer(x, layer_cross, mask, causal, layer_cache, start,
-                      positions if static else None)
-        if cache is not None:
-            cache.length = end
-            if static:
-                cache.position.add_(n)
-        return self.norm_out(x)
+                      positions if static else None, linear)
+        return _layer_norm(self.norm_out, x)
 
     @staticmethod
     def _self_mask(start: int, n: int, key_valid: torch.Tensor | None,
@@ -228,6 +269,15 @@ class Transformer(nn.Module):
                 return None, False  # one new query sees every cached key
         return _causal_mask(torch.arange(start, start + n, device=device), start + n,
                             key_valid), False
+
+
+def _same(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    """norm(x) without the module call (nn.LayerNorm.forward's own computation)."""
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
 def _causal_mask(query: torch.Tensor, num_keys: int,

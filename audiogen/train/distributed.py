@@ -41,11 +41,15 @@ def init(device: str = "cpu") -> torch.device:
     """Join the process group if started by torchrun; return the device this process uses.
 
     `device`: a name resolve_device takes ("auto": CUDA when available). On CUDA without an
-    index, each process takes the GPU numbered by LOCAL_RANK.
+    index, each process takes the GPU numbered LOCAL_RANK modulo the GPUs it can see.
     """
     torch_device = resolve_device(device)
     if torch_device.type == "cuda" and torch_device.index is None:
-        torch_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        # LOCAL_RANK counts the processes on this node; a launcher that shows each process
+        # only its own GPU (CUDA_VISIBLE_DEVICES=one id) leaves device_count() == 1, where
+        # cuda:{LOCAL_RANK} would not exist
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch_device = torch.device("cuda", local_rank % torch.cuda.device_count())
     if torch_device.type == "cuda":
         torch.cuda.set_device(torch_device)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():
@@ -89,6 +93,13 @@ def all_reduce_sum(value: float) -> float:
     t = torch.tensor([float(value)], dtype=torch.float64, device=_device_of_group())
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.item()
+
+
+def all_reduce_sum_(t: torch.Tensor) -> torch.Tensor:
+    """Sum a tensor over ranks in place, on its device (nothing read back to the host)."""
+    if is_distributed():
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
 
 
 def average_tensors(tensors: Iterable[torch.Tensor]) -> None:

@@ -211,11 +211,11 @@ class LMData:
             self.skipped += batch.skipped if micro_index is not None else 0
             batch = encode_audio_batch(self.codec, batch, self.device)
         else:
-            batch = batch.to(self.device)
+            batch = batch.to(self.device, non_blocking=True)
         if batch.text_states is None:
             batch.text_states, batch.text_mask = self._encode_text(batch.captions)
-        batch.text_states = batch.text_states.to(self.device)
-        batch.text_mask = batch.text_mask.to(self.device)
+        batch.text_states = batch.text_states.to(self.device, non_blocking=True)
+        batch.text_mask = batch.text_mask.to(self.device, non_blocking=True)
         return batch
 
     def _encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

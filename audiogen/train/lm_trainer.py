@@ -99,7 +99,11 @@ class LMTrainer:
 
         self.data = LMData(c, self.lm_config, self.device, self.micro, self.rank, self.world)
         torch.manual_seed(c.seed)  # identical initial weights on every process
-        self.lm = AudioLM(self.lm_config).to(self.device).train()
+        self.lm = AudioLM(self.lm_config).train()
+        if not (c.parallel == "fsdp" and self.world > 1):
+            self.lm.to(self.device)
+        # else built in host memory: sharding moves one unit (block) at a time to the device,
+        # never the whole float32 model on every GPU
         self.model = sharding.wrap(LossModule(self.lm), self.lm.transformer.layers, c.parallel,
                                    self.world, self.device, bf16=self.amp_dtype == torch.bfloat16)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr,
@@ -145,12 +149,17 @@ class LMTrainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def train_step(self) -> dict[str, float]:
-        """One optimizer step (grad_accum micro-batches); returns this process's metrics."""
+        """One optimizer step (grad_accum micro-batches); returns this process's metrics.
+
+        The micro-batches read nothing back from the device (metrics and token counts stay
+        tensors there); the step reads them, the gradient norm and the non-finite flag at once,
+        before the optimizer step: one host synchronisation per optimizer step.
+        """
         c = self.config
         if self._batches is None:
             self._batches = self.data.train_batches(self.step * c.grad_accum)
-        totals: dict[str, float] = defaultdict(float)
-        tokens = 0
+        totals: dict[str, torch.Tensor] = {}
+        tokens = torch.zeros((), dtype=torch.float64, device=self.device)
         for i in range(c.grad_accum):
             batch = next(self._batches)
             # seeded after the batch: making it may draw from the global RNG (a DataLoader
@@ -161,17 +170,24 @@ class LMTrainer:
                     loss, metrics = self.model(batch.codes, batch.mask, batch.text_states,
                                                batch.text_mask)
                 self.scaler.scale(loss / c.grad_accum).backward()
-            for k, v in metrics.items():
-                totals[k] += v / c.grad_accum
-            tokens += int(batch.mask.sum()) * self.lm_config.num_codebooks
-        if distributed.all_reduce_sum(float(not math.isfinite(totals["ce"]))) > 0:
-            self.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLoss(f"non-finite loss at step {self.step + 1} (this process: "
-                                f"ce {totals['ce']})")
+            for k, v in metrics.items():  # float64 sums, as the logged numbers were before
+                v = torch.as_tensor(v, device=self.device).double() / c.grad_accum
+                totals[k] = totals[k] + v if k in totals else v
+            tokens += batch.mask.sum() * self.lm_config.num_codebooks
         self.scaler.unscale_(self.optimizer)
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(),
                                               c.grad_clip if c.grad_clip > 0 else math.inf)
-        norm = float(sharding.full_tensor(norm))
+        if hasattr(norm, "full_tensor"):  # FSDP: a DTensor
+            norm = norm.full_tensor()
+        bad = distributed.all_reduce_sum_(torch.isfinite(totals["ce"]).logical_not().double())
+        keys = sorted(totals)
+        read = torch.stack([bad, norm.double(), tokens, *(totals[k] for k in keys)]).tolist()
+        bad, norm, tokens = read[:3]
+        metrics = dict(zip(keys, read[3:]))
+        if bad > 0:
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLoss(f"non-finite loss at step {self.step + 1} (this process: "
+                                f"ce {metrics['ce']})")
         if not math.isfinite(norm) and not self.scaler.is_enabled():
             self.optimizer.zero_grad(set_to_none=True)
             raise NonFiniteLoss(f"non-finite gradient norm at step {self.step + 1}")
@@ -183,9 +199,9 @@ class LMTrainer:
         self.step += 1
         if self.ema is not None:
             self.ema.update(self.lm, self.step)
-        totals.update({"ppl": math.exp(min(totals["ce"], 50.0)), "grad_norm": norm, "lr": lr,
-                       "tokens": float(tokens)})
-        return dict(totals)
+        metrics.update({"ppl": math.exp(min(metrics["ce"], 50.0)), "grad_norm": norm, "lr": lr,
+                        "tokens": tokens})
+        return metrics
 
     # --- validation ---
     @torch.no_grad()
@@ -201,7 +217,7 @@ class LMTrainer:
                                         batch.text_mask)
             for k, v in metrics.items():
                 if k.startswith("ce"):
-                    sums[k] += v
+                    sums[k] += float(v)
             n += 1
         self.model.train()
         if distributed.all_reduce_sum(float(n)) == 0:
