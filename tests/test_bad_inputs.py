@@ -280,6 +280,18 @@ def test_bad_device(command, device, message, model_dir, tmp_path, capsys, no_mo
     _refused([*command.split(), *rest, "--device", device], capsys, tmp_path, message)
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--dtype", "float8"], "unknown dtype 'float8': use one of float32, bfloat16, float16."),
+    (["--dtype", "bfloat16", "--plain-decoder"], "dtype and cuda_graphs are options of the fast"),
+    (["--cuda-graphs", "--device", "cpu"], "CUDA graphs need a CUDA device"),
+])
+@pytest.mark.parametrize("command", ["generate", "serve"])
+def test_bad_decoding_options(command, flags, message, model_dir, tmp_path, capsys, no_model):
+    rest = {"generate": ["a dog", "--model", model_dir, "-o", tmp_path / "o"],
+            "serve": ["--model", model_dir]}[command]
+    _refused([*command.split(), *rest, *flags], capsys, tmp_path, message)
+
+
 def test_one_device_default_documented_everywhere():
     for words in COMMANDS:
         parser = build_parser(list(words))

@@ -52,6 +52,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plain-decoder", action="store_true",
                         help="decode with the plain LM instead of the fast decoder (same "
                         "greedy tokens; for comparisons and debugging)")
+    parser.add_argument("--dtype", default=None, metavar="DTYPE",
+                        help="precision of the LM's weight products: float32, bfloat16 or "
+                        "float16 (default: bfloat16 on CUDA, float32 on a CPU); the residual "
+                        "stream and norms stay float32")
+    parser.add_argument("--cuda-graphs", default=None, action=argparse.BooleanOptionalAction,
+                        help="replay each decoding step from a CUDA graph (default: on with "
+                        "CUDA; CUDA only)")
 
 
 def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,14 +128,17 @@ def check_device(args: argparse.Namespace):
 
 def load_model(args: argparse.Namespace):
     """The AudioGen of --model (default: the installed model) on --device."""
-    from audiogen.api import AudioGen
+    from audiogen.api import AudioGen, decoding_options
     from audiogen.default_model import default_model_dir
 
     device = check_device(args)
+    # checked here too, so a bad value is refused before the model directory is read
+    decoding_options(device.type == "cuda", not args.plain_decoder, args.dtype, args.cuda_graphs)
     model_dir = args.model if args.model is not None else default_model_dir()
     return AudioGen.from_pretrained(model_dir, device=device,
                                     text_encoder_path=args.text_encoder,
-                                    fast=not args.plain_decoder)
+                                    fast=not args.plain_decoder, dtype=args.dtype,
+                                    cuda_graphs=args.cuda_graphs)
 
 
 def show_progress(args: argparse.Namespace) -> bool:
