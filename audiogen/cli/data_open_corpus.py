@@ -5,9 +5,10 @@ sound effects in game-data and education packages (wesnoth-1.16-data, widelands-
 lincity-ng-data, tuxpaint-stamps-default, openttd-opensfx, sound-theme-freedesktop, scratch);
 `midi`, General MIDI instruments and effects rendered by fluidsynth with fluid-soundfont-gm;
 `speech`, espeak-ng; `procedural`. Source `everyday`, chosen explicitly, adds real recordings
-of everyday sounds whose file names say what they are (voices, laughter, coughs, footsteps,
-doors, dogs, cats, pigs, rivers, engines, fireworks...: 21 more classes) from 0ad-data,
-hedgewars-data, supertuxkart-data, megaglest-data and other packages. Writes 16 kHz mono FLAC
+whose file names say what they are, from 0ad-data, hedgewars-data, supertuxkart-data,
+megaglest-data and other packages: men's and women's voices (to the speech classes), and
+laughter, coughs, footsteps, doors, dogs, cats, pigs, rivers, engines, fireworks and more as
+classes of their own. Writes 16 kHz mono FLAC
 clips, manifest.jsonl (captions, label, source, licence, attribution, group, split),
 corpus.json and README.md. Missing packages are named with the apt-get line that installs them;
 the rest is built anyway.
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources", default=None,
                         help="comma-separated sources to use, from game, midi, speech, "
                              "procedural, everyday (default: all but everyday, the shipped "
-                             "model's corpus; add everyday for 21 more classes of real "
+                             "model's corpus; add everyday for more classes of real "
                              "everyday sounds)")
     parser.add_argument("--strict", action="store_true",
                         help="fail when a source's packages are missing instead of skipping it")

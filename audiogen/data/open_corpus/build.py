@@ -30,7 +30,7 @@ from audiogen.fileio import atomic_path, write_json
 
 SOURCES = ("game", "midi", "speech", "procedural", "everyday")
 # The default corpus, the one the shipped model was trained on: `everyday` (everyday.py) adds
-# 21 classes of real recordings and is chosen explicitly until a model trained on it ships.
+# classes of real everyday recordings and is chosen explicitly until a model trained on it ships.
 DEFAULT_SOURCES = ("game", "midi", "speech", "procedural")
 SPLIT_FRACTIONS = {"test": 0.1, "valid": 0.1}  # the rest is train
 AUDIO_SUFFIX = ".flac"

@@ -98,6 +98,7 @@ EVERYDAY_CLASSES: dict[str, list[str]] = {
     "pig": ["a pig oinks", "a pig grunts and squeals", "the grunting of a pig"],
     "elephant": ["an elephant trumpets", "the trumpeting call of an elephant",
                  "an elephant bellows"],
+    "camel": ["a camel grunts", "a camel groans and bellows", "the call of a camel"],
     "farmyard": ["the sounds of a farmyard", "animals and work on a farm",
                  "a busy farm outdoors"],
     # places and things
@@ -366,6 +367,7 @@ SOUNDS: dict[str, tuple[str, list[str]]] = {
     "pig": ("pig", ["a pig oinks", "a pig grunts", "a pig squeals", "a hog snorts and grunts"]),
     "elephant": ("elephant", ["an elephant trumpets", "an elephant trumpets loudly",
                               "an elephant rumbles and calls"]),
+    "camel": ("camel", ["a camel grunts", "a camel moans loudly", "a dromedary bellows"]),
     "farmyard": ("farmyard", ["the sounds of a farmyard", "farm animals and work outdoors",
                               "a farm with animals in the background"]),
     "peacock": ("bird", ["a peacock calls", "the loud cry of a peacock",

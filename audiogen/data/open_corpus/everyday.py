@@ -7,6 +7,9 @@ name says what the sound is (0 A.D.'s `singlesteps/fs_gravel3.ogg`, Hedgewars'
 `voices/*/Laugh.ogg`, Scratch's `Animal/Dog1.wav`); vague names (`gather_fruit`, `day_*`,
 unit "select" voices whose words and speaker the name does not give) are left out. The rules
 work like game_sfx's: ordered (glob, sound kind), first match wins, "" leaves a file out.
+Men's and women's phrases (0 A.D.'s `civ_male_*`, `civ_female_*`) join the speech classes, where
+they take the place of espeak-ng's synthetic voices; most other kinds form the new labels of
+`captions.EVERYDAY_CLASSES`, the rest add real recordings to existing classes.
 
 Scratch and tuxpaint-stamps-default also feed source `game`; their tables here claim only
 files that `game`'s tables leave out, so no file is in both. `CREDITS` is the one record of
@@ -71,6 +74,7 @@ ZEROAD = _package("0ad-data", "usr/share/games/0ad/mods/public/public.zip", (
     ("audio/actor/fauna/death/death_horse_*", "horse_neigh"),
     ("audio/actor/fauna/animal/lion_*", "beast"),
     ("audio/actor/fauna/animal/peacock_*", "peacock"),
+    ("audio/actor/fauna/animal/camel_*", "camel"), ("audio/actor/fauna/death/death_camel_*", "camel"),
     # places and weather
     ("audio/actor/gate/stonegate_open_*", "gate_open"),
     ("audio/actor/gate/stonegate_close_*", "gate_close"),
@@ -168,7 +172,7 @@ FROZEN_BUBBLE = _package("frozen-bubble-data", "usr/share/games/frozen-bubble/sn
 ))
 
 TUXPAINT_SOUNDS = _package("tuxpaint-data", "usr/share/tuxpaint/sounds", (
-    ("giggle.wav", "giggle"), ("keyclick.wav", "typewriter"),
+    ("giggle.wav", "giggle"),
 ))
 
 # two packages of source `game`, with rules for files its tables leave out
@@ -186,6 +190,7 @@ TUXPAINT_STAMPS_EVERYDAY = replace(
         ("animals/mammals/dogs/dog.ogg", "dog_bark"),
         ("seasonal/halloween/blackcat.ogg", "meow"),
         ("animals/mammals/pig*.ogg", "pig"), ("animals/mammals/elephant.ogg", "elephant"),
+        ("animals/mammals/camel/*.ogg", "camel"),
         ("seasonal/newyears/fireworks.ogg", "fireworks"),
         ("hobbies/camera_35mm.ogg", "camera_click"),
     ))
