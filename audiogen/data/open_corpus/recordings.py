@@ -55,7 +55,7 @@ class RecordingPackage:
     roots: tuple[str, ...]  # folders, or .zip/.wz archives, relative to the file-system root
     license: str  # from /usr/share/doc/PKG/copyright (everyday.CREDITS where the corpus uses it)
     attribution: str
-    content: str  # what its recordings are, for the report
+    content: str  # what its recordings are (besides the corpus's), for the report
     held_out: bool = False  # out-of-domain test set: never trained on
     exclude: tuple[str, ...] = ()  # globs (on the path inside its root) left out besides music
 
@@ -63,7 +63,7 @@ class RecordingPackage:
 PACKAGES: tuple[RecordingPackage, ...] = (
     RecordingPackage(
         "0ad-data", ("usr/share/games/0ad/mods/public/public.zip",), *CREDITS["0ad-data"],
-        "voices in four languages, animals, footsteps, weapons, weather, water, crafts",
+        "weapons and impacts, mining, gathering and building work, daytime ambience",
         exclude=("audio/interface/*",)),
     RecordingPackage(
         "hedgewars-data", ("usr/share/games/hedgewars/Data/Sounds",), *CREDITS["hedgewars-data"],
@@ -73,7 +73,7 @@ PACKAGES: tuple[RecordingPackage, ...] = (
         *CREDITS["freedroidrpg-data"], "robot voices, weapons, items, doors"),
     RecordingPackage(
         "supertuxkart-data", ("usr/share/games/supertuxkart/data/sfx",),
-        *CREDITS["supertuxkart-data"], "engines, skids, crashes, crowds, animals"),
+        *CREDITS["supertuxkart-data"], "crashes, impacts, machines, announcements, effects"),
     RecordingPackage(
         "megaglest-data", ("usr/share/games/megaglest/techs",
                            "usr/share/games/megaglest/tilesets"), *CREDITS["megaglest-data"],
@@ -87,10 +87,10 @@ PACKAGES: tuple[RecordingPackage, ...] = (
         "impacts, animals, fire, ice, speech"),
     RecordingPackage(
         "extremetuxracer-data", ("usr/share/games/etr/sounds",),
-        *CREDITS["extremetuxracer-data"], "snow, wind, impacts"),
+        *CREDITS["extremetuxracer-data"], "impacts"),
     RecordingPackage(
         "frozen-bubble-data", ("usr/share/games/frozen-bubble/snd",),
-        *CREDITS["frozen-bubble-data"], "applause, snoring, typewriter, impacts",
+        *CREDITS["frozen-bubble-data"], "snoring, impacts, game effects",
         exclude=("*zik*",)),  # its music loops ("introzik", "frozen-mainzik")
     RecordingPackage(
         "tuxpaint-data", ("usr/share/tuxpaint/sounds",), *CREDITS["tuxpaint-data"],
