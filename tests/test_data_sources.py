@@ -18,7 +18,7 @@ from audiogen.data.audio_crops import (
     parse_sources,
 )
 from audiogen.data.manifest import read_manifest
-from audiogen.data.open_corpus import recordings
+from audiogen.data.open_corpus import everyday, game_sfx, recordings
 from audiogen.errors import AudiogenError
 from audiogen.train.codec_trainer import CodecTrainConfig, CodecTrainer
 from audiogen.train.metrics import read_metrics
@@ -176,3 +176,10 @@ def test_build_recordings_leaves_out_every_file_the_corpus_claims(tmp_path):
     assert "0ad-data:public.zip/audio/resource/gathering/gather_fruit_01.ogg" in groups
     assert "hedgewars-data:Sounds/voices/Default/Hello.wav" in groups
     assert not any("Laugh" in g or "fs_grass" in g for g in groups)
+
+
+def test_held_out_packages_never_join_the_corpus():
+    held_out = {p.name for p in recordings.PACKAGES if p.held_out}
+    assert held_out == {"warzone2100-data", "flightgear-data-base"}
+    corpus = {p.name for p in game_sfx.PACKAGES + everyday.PACKAGES}
+    assert not held_out & corpus
