@@ -340,7 +340,7 @@ SOUNDS: dict[str, tuple[str, list[str]]] = {
                                        "a woman says a few words",
                                        "a woman gives a short spoken reply",
                                        "a woman speaks a phrase in a foreign language"]),
-    "laugh": ("laughter", ["someone laughs", "a man laughs heartily", "a burst of laughter",
+    "laugh": ("laughter", ["someone laughs", "someone laughs heartily", "a burst of laughter",
                            "a person chuckles and laughs"]),
     "giggle": ("laughter", ["someone giggles", "a short giggle", "a person giggles happily"]),
     "cough": ("cough", ["someone coughs", "a person coughs a few times", "a hoarse cough"]),

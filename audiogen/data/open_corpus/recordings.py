@@ -34,10 +34,9 @@ import torch
 
 from audiogen.audio.io import save_audio
 from audiogen.data.manifest import ManifestEntry, write_manifest
-from audiogen.data.open_corpus import everyday, game_sfx
+from audiogen.data.open_corpus import everyday, game_sfx, package_files
 from audiogen.data.open_corpus.clips import SAMPLE_RATE, decode_sound, rng_for
 from audiogen.data.open_corpus.everyday import CREDITS
-from audiogen.data.open_corpus.package_files import package_files
 from audiogen.errors import AudiogenError
 
 SOUND_SUFFIXES = (".ogg", ".wav", ".flac", ".mp3")
@@ -111,7 +110,7 @@ MUSIC = ("*music*", "*/tracks/*")  # globs on lower-cased paths, for every packa
 
 
 def is_present(package: RecordingPackage, root: Path) -> bool:
-    return any((root / r).exists() for r in package.roots)
+    return any(package_files.is_present(root, r) for r in package.roots)
 
 
 def missing_packages(root: Path) -> list[str]:
@@ -137,7 +136,7 @@ def sound_files(package: RecordingPackage, root: Path, claimed: frozenset[str] =
     files in `claimed` (paths relative to `root`, as game_sfx.claimed_files gives them) are
     left out."""
     for r in package.roots:
-        for inner, read in package_files(root, r):
+        for inner, read in package_files.package_files(root, r):
             if _wanted(package, inner) and f"{r}/{inner}" not in claimed:
                 yield f"{Path(r).name}/{inner}", read
 
