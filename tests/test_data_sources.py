@@ -12,7 +12,7 @@ import torch
 
 from audiogen.data.audio_crops import RandomCrops, WeightedCrops, find_audio
 from audiogen.data.manifest import read_manifest
-from audiogen.data.open_corpus import recordings
+from audiogen.data.open_corpus import everyday, game_sfx, recordings
 from audiogen.data.weighted import DataSource, parse_sources
 from audiogen.errors import AudiogenError
 from audiogen.train.codec_trainer import CodecTrainConfig, CodecTrainer
@@ -152,3 +152,31 @@ def test_build_recordings_refuses_an_empty_root(tmp_path):
     (tmp_path / "usr/share/games/hedgewars/Data/Sounds").mkdir(parents=True)
     with pytest.raises(AudiogenError, match="not installed"):
         recordings.build_recordings(tmp_path / "out", root=tmp_path, strict=True)
+
+
+def test_build_recordings_leaves_out_every_file_the_corpus_claims(tmp_path):
+    """No clip in two roles: what a corpus rule takes (any corpus source) is not codec data."""
+    root = fake_root(tmp_path)
+    voices = root / "usr/share/games/hedgewars/Data/Sounds/voices/Default"
+    tone(voices / "Laugh.ogg", 1.0, 250.0)  # everyday corpus: laughter
+    archive = root / "usr/share/games/0ad/mods/public/public.zip"
+    archive.parent.mkdir(parents=True)
+    step = tone(tmp_path / "step.wav", 1.0, 600.0)
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(step, "audio/actor/singlesteps/fs_grass1.ogg")  # everyday corpus: footsteps
+        z.write(step, "audio/resource/gathering/gather_fruit_01.ogg")  # vague: codec only
+    claimed = recordings.corpus_files(root)
+    assert "usr/share/games/hedgewars/Data/Sounds/voices/Default/Laugh.ogg" in claimed
+    out = tmp_path / "recordings"
+    recordings.build_recordings(out, root=root, log=lambda _: None)
+    groups = {e.group for e in read_manifest(out / "manifest.jsonl")}
+    assert "0ad-data:public.zip/audio/resource/gathering/gather_fruit_01.ogg" in groups
+    assert "hedgewars-data:Sounds/voices/Default/Hello.wav" in groups
+    assert not any("Laugh" in g or "fs_grass" in g for g in groups)
+
+
+def test_held_out_packages_never_join_the_corpus():
+    held_out = {p.name for p in recordings.PACKAGES if p.held_out}
+    assert held_out == {"warzone2100-data", "flightgear-data-base"}
+    corpus = {p.name for p in game_sfx.PACKAGES + everyday.PACKAGES}
+    assert not held_out & corpus

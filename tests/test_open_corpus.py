@@ -12,6 +12,7 @@ import re
 import shutil
 import struct
 import wave
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,17 @@ import soundfile as sf
 import torch
 
 from audiogen.data.manifest import read_manifest
-from audiogen.data.open_corpus import build, captions, clips, game_sfx, midi, procedural, speech
+from audiogen.data.open_corpus import (
+    build,
+    captions,
+    clips,
+    everyday,
+    game_sfx,
+    midi,
+    package_files,
+    procedural,
+    speech,
+)
 from audiogen.errors import AudiogenError
 
 SR = clips.SAMPLE_RATE
@@ -28,7 +39,7 @@ FILE_NAME_LIKE = re.compile(r"[_/\\]|\.(ogg|oga|wav|flac|mp3)\b|\d|[A-Z]")
 
 
 def _all_caption_lists():
-    for label, caps in captions.CLASSES.items():
+    for label, caps in captions.ALL_CLASSES.items():
         yield f"class {label}", caps
     for kind, (_, caps) in captions.SOUNDS.items():
         yield f"sound {kind}", caps
@@ -45,16 +56,39 @@ def test_every_class_and_sound_has_three_natural_paraphrases():
             assert len(caption.split()) >= 2 and caption == caption.strip(), (where, caption)
             assert not caption.endswith("."), (where, caption)
     for kind, (label, _) in captions.SOUNDS.items():
-        assert label in captions.CLASSES, f"sound {kind} has unknown label {label}"
+        assert label in captions.ALL_CLASSES, f"sound {kind} has unknown label {label}"
 
 
 def test_every_label_and_sound_kind_a_source_uses_has_captions():
     kinds = {k for pkg in game_sfx.PACKAGES for _, k in pkg.rules if k}
     kinds |= set(game_sfx.OPENSFX_KINDS.values()) | {k for _, k in midi.EFFECTS.values()}
     assert kinds <= set(captions.SOUNDS), kinds - set(captions.SOUNDS)
+    # the default sources stay within the default corpus's 40 labels
+    assert {captions.SOUNDS[k][0] for k in kinds} <= set(captions.CLASSES)
     labels = set(midi.LABELS) | set(speech.LABELS) | set(procedural.LABELS)
     assert labels <= set(captions.CLASSES), labels - set(captions.CLASSES)
-    assert 15 <= len(captions.CLASSES) <= 45
+    assert len(captions.CLASSES) == 40
+    everyday_kinds = {k for pkg in everyday.PACKAGES for _, k in pkg.rules if k}
+    assert everyday_kinds <= set(captions.SOUNDS), everyday_kinds - set(captions.SOUNDS)
+    everyday_labels = {captions.SOUNDS[k][0] for k in everyday_kinds}
+    assert set(captions.EVERYDAY_CLASSES) <= everyday_labels  # each new label has a source
+    assert not set(captions.EVERYDAY_CLASSES) & set(captions.CLASSES)
+    assert len(captions.ALL_CLASSES) >= 60
+
+
+def test_everyday_rules_take_only_files_the_game_tables_leave_out():
+    game = {pkg.name: pkg for pkg in game_sfx.PACKAGES}
+    shared = [pkg for pkg in everyday.PACKAGES if pkg.name in game]
+    assert {pkg.name for pkg in everyday.PACKAGES} <= set(everyday.CREDITS) | set(game)
+    for pkg in shared:  # same package, same credits
+        assert (pkg.license, pkg.attribution) == (game[pkg.name].license,
+                                                  game[pkg.name].attribution)
+    installed = [pkg for pkg in shared if package_files.is_present(Path("/"), pkg.base)]
+    if not installed:
+        pytest.skip("scratch and tuxpaint-stamps-default are not installed")
+    for pkg in installed:
+        mine = game_sfx.claimed_files(Path("/"), (pkg,))
+        assert mine and not mine & game_sfx.claimed_files(Path("/"), (game[pkg.name],))
 
 
 @pytest.mark.parametrize("label", procedural.LABELS)
@@ -209,6 +243,59 @@ def test_game_source_reads_rules_attribution_groups_and_skips_duplicates(tmp_pat
     assert sorted(game_sfx.missing_packages(root)) == sorted(
         ["lincity-ng-data", "tuxpaint-stamps-default", "sound-theme-freedesktop",
          "openttd-opensfx", "scratch"])
+
+
+def _zeroad_root(tmp_path: Path) -> Path:
+    """A root holding a 0 A.D.-like public.zip with voices, footsteps and an interface blip."""
+    root = tmp_path / "root"
+    archive = root / everyday.ZEROAD.base
+    archive.parent.mkdir(parents=True)
+    with zipfile.ZipFile(archive, "w") as z:
+        for i, name in enumerate(["audio/actor/singlesteps/fs_gravel1.ogg",
+                                  "audio/actor/singlesteps/fs_gravel2.ogg",
+                                  "audio/voice/greek/civ/civ_female_hello_1.ogg",
+                                  "audio/interface/alarm/alarm_1.ogg"]):
+            _write(tmp_path / "tmp.ogg", 0.5, 400 + 100 * i)
+            z.write(tmp_path / "tmp.ogg", name)
+        z.writestr("audio/actor/singlesteps/", "")  # a folder entry
+    return root
+
+
+def test_package_files_lists_folders_and_archives_alike(tmp_path):
+    root = _zeroad_root(tmp_path)
+    listed = dict(package_files.package_files(root, everyday.ZEROAD.base))
+    assert sorted(listed) == list(listed) and len(listed) == 4  # folder entry left out
+    folder = root / "unpacked"
+    with zipfile.ZipFile(root / everyday.ZEROAD.base) as z:
+        z.extractall(folder)
+    unpacked = dict(package_files.package_files(root, "unpacked"))
+    assert list(unpacked) == list(listed)
+    assert all(unpacked[name]() == listed[name]() for name in listed)
+    assert list(package_files.package_files(root, "not/installed")) == []
+
+
+def test_everyday_source_reads_zip_archives_and_stays_out_of_the_default(tmp_path):
+    root = _zeroad_root(tmp_path)
+    got = game_sfx.collect(root, seed=0, packages=everyday.PACKAGES, opensfx=False)
+    by_file = {c.extra["source_file"]: c for c in got}
+    assert sorted(by_file) == ["audio/actor/singlesteps/fs_gravel1.ogg",
+                               "audio/actor/singlesteps/fs_gravel2.ogg",
+                               "audio/voice/greek/civ/civ_female_hello_1.ogg"]
+    steps = by_file["audio/actor/singlesteps/fs_gravel1.ogg"]
+    assert steps.label == "footsteps" and steps.source == "0ad-data"
+    assert "footsteps on gravel" in captions.SOUNDS["steps_gravel"][1]
+    assert steps.captions[0] in captions.SOUNDS["steps_gravel"][1]
+    assert (steps.license, steps.attribution) == everyday.CREDITS["0ad-data"]
+    assert by_file["audio/voice/greek/civ/civ_female_hello_1.ogg"].label == "speech_female"
+    claimed = game_sfx.claimed_files(root, everyday.PACKAGES)
+    assert f"{everyday.ZEROAD.base}/audio/actor/singlesteps/fs_gravel1.ogg" in claimed
+    assert not any("interface" in path for path in claimed)
+    # the default sources leave the new packages alone; `everyday` adds them
+    quiet = {"log": lambda _: None}
+    assert build.collect(root, 0, 60, build.DEFAULT_SOURCES[:1], **quiet) == []
+    labels = {c.label for c in build.collect(root, 0, 60, ["game", "everyday"], **quiet)}
+    assert labels == {"footsteps", "speech_female"}
+    assert "0ad-data" in build.install_hint(build.missing_packages(tmp_path, ["everyday"]))
 
 
 def _riff(seconds: float) -> bytes:

@@ -1,11 +1,17 @@
 """Build the open sound corpus (offline, from freely licensed Debian packages).
 
-Sources: recorded sound effects in game-data and education packages (wesnoth-1.16-data,
-widelands-data, lincity-ng-data, tuxpaint-stamps-default, openttd-opensfx,
-sound-theme-freedesktop, scratch), General MIDI instruments and effects rendered by
-fluidsynth with fluid-soundfont-gm, speech by espeak-ng, and procedural sounds. Writes 16 kHz mono FLAC clips, manifest.jsonl (captions,
-label, source, licence, attribution, group, split), corpus.json and README.md. Missing
-packages are named with the apt-get line that installs them; the rest is built anyway.
+Default sources (the corpus the shipped model was trained on, 40 classes): `game`, recorded
+sound effects in game-data and education packages (wesnoth-1.16-data, widelands-data,
+lincity-ng-data, tuxpaint-stamps-default, openttd-opensfx, sound-theme-freedesktop, scratch);
+`midi`, General MIDI instruments and effects rendered by fluidsynth with fluid-soundfont-gm;
+`speech`, espeak-ng; `procedural`. Source `everyday`, chosen explicitly, adds real recordings
+whose file names say what they are, from 0ad-data, hedgewars-data, supertuxkart-data,
+megaglest-data and other packages: men's and women's voices (to the speech classes), and
+laughter, coughs, footsteps, doors, dogs, cats, pigs, rivers, engines, fireworks and more as
+classes of their own. Writes 16 kHz mono FLAC
+clips, manifest.jsonl (captions, label, source, licence, attribution, group, split),
+corpus.json and README.md. Missing packages are named with the apt-get line that installs them;
+the rest is built anyway.
 """
 
 from __future__ import annotations
@@ -25,8 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "speed-changed copies of their training clips, at most 3 per clip "
                              "(default 30; 0 turns copies off)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
-    parser.add_argument("--sources", default="game,midi,speech,procedural",
-                        help="comma-separated sources to use (default: all)")
+    parser.add_argument("--sources", default=None,
+                        help="comma-separated sources to use, from game, midi, speech, "
+                             "procedural, everyday (default: all but everyday, the shipped "
+                             "model's corpus; add everyday for more classes of real "
+                             "everyday sounds)")
     parser.add_argument("--strict", action="store_true",
                         help="fail when a source's packages are missing instead of skipping it")
     parser.add_argument("--root", default="/",
@@ -36,12 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from audiogen.data.open_corpus import build_open_corpus
+    from audiogen.data.open_corpus.build import DEFAULT_SOURCES, build_open_corpus
     from audiogen.fileio import check_output_dir
 
     check_output_dir(args.output)
     start = time.perf_counter()
-    sources = [s.strip() for s in args.sources.split(",") if s.strip()]
+    sources = ([s.strip() for s in args.sources.split(",") if s.strip()] if args.sources
+               else DEFAULT_SOURCES)
     summary = build_open_corpus(args.output, max_per_class=args.max_per_class, seed=args.seed,
                                 sources=sources, root=args.root, strict=args.strict,
                                 min_per_class=args.min_per_class)

@@ -1,12 +1,14 @@
 """Gather the real recordings of free Debian packages (codec training and out-of-domain test).
 
-Every sound of the game and education packages that the captioned corpus does not use
-(0ad-data, hedgewars-data, freedroidrpg-data, supertuxkart-data, megaglest-data, warmux-data,
-...), music left out, cut into pieces of at most 10 s and written as 16 kHz mono FLAC with
-manifest.jsonl (package, licence, attribution, split), recordings.json and README.md (hours per
-package). warzone2100-data (recorded speech) and flightgear-data-base (aircraft, vehicles,
-weather) are held out of all training as split "test": the out-of-domain test set. Missing
-packages are named with the apt-get line that installs them; the rest is built anyway.
+Every sound of game and education packages (0ad-data, hedgewars-data, freedroidrpg-data,
+supertuxkart-data, megaglest-data, warmux-data, ...) except music and the files that any source
+of the captioned corpus takes (`build-open-corpus`, `everyday` included: no clip has two roles,
+so a corpus's test split stays unheard by a codec trained on this set), cut into pieces of at
+most 10 s and written as 16 kHz mono FLAC with manifest.jsonl (package, licence, attribution,
+split), recordings.json and README.md (hours per package). warzone2100-data (recorded speech)
+and flightgear-data-base (aircraft, vehicles, weather) are held out of all training as split
+"test": the out-of-domain test set. Missing packages are named with the apt-get line that
+installs them; the rest is built anyway.
 """
 
 from __future__ import annotations

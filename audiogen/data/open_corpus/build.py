@@ -22,20 +22,24 @@ import torch
 
 from audiogen.audio.io import resample, save_audio
 from audiogen.data.manifest import ManifestEntry, write_manifest
-from audiogen.data.open_corpus import game_sfx, midi, procedural, speech
-from audiogen.data.open_corpus.captions import CLASSES
+from audiogen.data.open_corpus import everyday, game_sfx, midi, procedural, speech
+from audiogen.data.open_corpus.captions import ALL_CLASSES
 from audiogen.data.open_corpus.clips import MAX_SECONDS, SAMPLE_RATE, Clip, rng_for
 from audiogen.errors import AudiogenError
 from audiogen.fileio import atomic_path, write_json
 
-SOURCES = ("game", "midi", "speech", "procedural")
+SOURCES = ("game", "midi", "speech", "procedural", "everyday")
+# The default corpus, the one the shipped model was trained on: `everyday` (everyday.py) adds
+# classes of real everyday recordings and is chosen explicitly until a model trained on it ships.
+DEFAULT_SOURCES = ("game", "midi", "speech", "procedural")
 SPLIT_FRACTIONS = {"test": 0.1, "valid": 0.1}  # the rest is train
 AUDIO_SUFFIX = ".flac"
 MAX_VARIANTS = 3  # speed-changed copies of one training clip, at most
 FORMAT = {"format": "audiogen-open-corpus", "version": 1}
 
 
-def missing_packages(root: Path, sources: Iterable[str] = SOURCES) -> dict[str, list[str]]:
+def missing_packages(root: Path, sources: Iterable[str] = DEFAULT_SOURCES
+                     ) -> dict[str, list[str]]:
     """source -> Debian packages it needs that are not installed under `root`."""
     sources = set(sources)
     missing = {}
@@ -45,6 +49,8 @@ def missing_packages(root: Path, sources: Iterable[str] = SOURCES) -> dict[str, 
         missing["midi"] = midi.fluidsynth_missing(root)
     if "speech" in sources:
         missing["speech"] = speech.espeak_missing()
+    if "everyday" in sources:
+        missing["everyday"] = game_sfx.missing_packages(root, everyday.PACKAGES, opensfx=False)
     return {k: v for k, v in missing.items() if v}
 
 
@@ -65,10 +71,12 @@ def collect(root: Path, seed: int, max_per_class: int, sources: Iterable[str],
     sources = set(sources)
     missing = missing_packages(root, sources)
     clips: list[Clip] = []
-    if "game" in sources:
+    packages = (game_sfx.PACKAGES if "game" in sources else ()) + (
+        everyday.PACKAGES if "everyday" in sources else ())
+    if packages:
         start = time.perf_counter()
-        clips += game_sfx.collect(root, seed)
-        log(f"game sound effects: {len(clips)} clips ({time.perf_counter() - start:.0f} s)")
+        clips += game_sfx.collect(root, seed, packages, opensfx="game" in sources)
+        log(f"recorded sounds: {len(clips)} clips ({time.perf_counter() - start:.0f} s)")
     have = Counter(c.label for c in clips)
 
     def fill(name: str, labels: Iterable[str], render: Callable[[str, int], list[Clip]]):
@@ -259,7 +267,7 @@ def readme(summary: dict) -> str:
 
 
 def build_open_corpus(out: str | Path, max_per_class: int = 60, seed: int = 0,
-                      sources: Iterable[str] = SOURCES, root: str | Path = "/",
+                      sources: Iterable[str] = DEFAULT_SOURCES, root: str | Path = "/",
                       strict: bool = False, min_per_class: int = 30,
                       log: Callable[[str], None] = print) -> dict:
     """Build the corpus into `out` from the sources present under `root`; return the summary.
@@ -299,7 +307,7 @@ def _build(out: Path, max_per_class: int, seed: int, sources: tuple[str, ...], r
         label_groups[clip.label].append(clip.group)
     splits = assign_splits(label_groups, seed)
     clips += add_variants(clips, splits, min(min_per_class, max_per_class), seed)
-    unknown_labels = {c.label for c in clips} - set(CLASSES)
+    unknown_labels = {c.label for c in clips} - set(ALL_CLASSES)
     if unknown_labels:
         raise AssertionError(f"labels without captions: {sorted(unknown_labels)}")
     if not clips:

@@ -1,14 +1,16 @@
 """Curated caption tables: natural English for every class and every kind of sound.
 
-`CLASSES` maps each label to general paraphrases (any clip of the class fits them). `SOUNDS`
-maps a sound kind (named by the source tables in game_sfx.py, midi.py, ...) to its label and
-specific paraphrases; a clip's captions are a few specific ones followed by a couple of general
-ones. Captions are lower case without a final full stop, the form `clean_caption` produces.
+`CLASSES` maps each label of the default corpus to general paraphrases (any clip of the class
+fits them); `EVERYDAY_CLASSES` does the same for the labels only source `everyday` adds, and
+`ALL_CLASSES` holds both. `SOUNDS` maps a sound kind (named by the source tables in
+game_sfx.py, everyday.py, midi.py, ...) to its label and specific paraphrases; a clip's captions
+are a few specific ones followed by a couple of general ones. Captions are lower case without
+a final full stop, the form `clean_caption` produces.
 """
 
 from __future__ import annotations
 
-# label -> general paraphrases. Every label a source can emit must be here.
+# label -> general paraphrases. Every label a default source can emit must be here.
 CLASSES: dict[str, list[str]] = {
     # animals (real recordings)
     "bird": ["birds chirp", "a bird sings", "birds are singing outside",
@@ -77,6 +79,53 @@ CLASSES: dict[str, list[str]] = {
     "flute": ["a flute plays", "someone plays the flute", "a woodwind melody"],
     "drums": ["drums play a beat", "a drummer plays", "a drum kit rhythm"],
 }
+
+# Labels that only source `everyday` emits. They are kept apart from CLASSES, the default
+# corpus's labels, because the shipped model, its judge and the model card's fixed prompt list
+# are built on exactly those; ALL_CLASSES holds both.
+EVERYDAY_CLASSES: dict[str, list[str]] = {
+    # people
+    "laughter": ["someone laughs", "a person laughs out loud", "the sound of laughter",
+                 "people laugh"],
+    "cough": ["someone coughs", "a person coughs", "a dry cough", "a few coughs"],
+    "footsteps": ["footsteps go by", "someone walks", "the sound of footsteps",
+                  "a person is walking", "steps on the ground"],
+    "market": ["people chatter at a busy market", "the bustle of a marketplace",
+               "a crowd talks and trades at a market"],
+    # animals
+    "dog": ["a dog barks", "a dog is barking", "the bark of a dog"],
+    "cat": ["a cat meows", "a cat mews", "the meow of a cat"],
+    "pig": ["a pig oinks", "a pig grunts and squeals", "the grunting of a pig"],
+    "elephant": ["an elephant trumpets", "the trumpeting call of an elephant",
+                 "an elephant bellows"],
+    "camel": ["a camel grunts", "a camel groans and bellows", "the call of a camel"],
+    "farmyard": ["the sounds of a farmyard", "animals and work on a farm",
+                 "a busy farm outdoors"],
+    # places and things
+    "door": ["a door opens or closes", "the sound of a door", "a door creaks and shuts"],
+    "river": ["a river flows", "flowing water rushes by", "the rush of a river",
+              "running water in a stream"],
+    "rustling_leaves": ["leaves rustle", "foliage rustles", "the rustle of leaves"],
+    "boat": ["a boat moves through water", "a ship sails on the water",
+             "water laps against a boat"],
+    "car_engine": ["a car engine revs", "an engine roars", "the sound of a car engine"],
+    "fireworks": ["fireworks go off", "fireworks bang and crackle", "a fireworks display"],
+    "sliding": ["something slides over the ground", "a sled glides along",
+                "a body slides across a surface"],
+    "typing": ["someone types on a keyboard", "keys clatter as someone types",
+               "the clicking of typewriter keys"],
+    "camera_shutter": ["a camera shutter clicks", "someone takes a photo",
+                       "the click of a camera"],
+    # work and combat
+    "digging": ["someone digs in the soil", "a tool digs into the ground",
+                "the sound of digging"],
+    "arrow_impact": ["an arrow hits its target", "an arrow thuds into something",
+                     "an arrow strikes and sticks"],
+    "shield_hit": ["a blow lands on a shield", "a weapon strikes a shield",
+                   "something hits a shield hard"],
+}
+
+ALL_CLASSES: dict[str, list[str]] = {**CLASSES, **EVERYDAY_CLASSES}
 
 # sound kind -> (label, specific paraphrases)
 SOUNDS: dict[str, tuple[str, list[str]]] = {
@@ -283,4 +332,112 @@ SOUNDS: dict[str, tuple[str, list[str]]] = {
                               "a bugle call"]),
     "bowed_real": ("strings", ["a violin is played with a bow", "a cello plays a few notes",
                                "a bowed string instrument"]),
+    # recordings of source `everyday` (everyday.py)
+    "man_phrase": ("speech_male", ["a man says a short phrase", "a man says a few words",
+                                   "a man gives a short spoken reply",
+                                   "a man speaks a phrase in a foreign language"]),
+    "woman_phrase": ("speech_female", ["a woman says a short phrase",
+                                       "a woman says a few words",
+                                       "a woman gives a short spoken reply",
+                                       "a woman speaks a phrase in a foreign language"]),
+    "laugh": ("laughter", ["someone laughs", "someone laughs heartily", "a burst of laughter",
+                           "a person chuckles and laughs"]),
+    "giggle": ("laughter", ["someone giggles", "a short giggle", "a person giggles happily"]),
+    "cough": ("cough", ["someone coughs", "a person coughs a few times", "a hoarse cough"]),
+    "steps": ("footsteps", ["footsteps on a floor", "someone walks across the floor",
+                            "a person takes a few steps"]),
+    "steps_grass": ("footsteps", ["footsteps on grass", "someone walks through grass",
+                                  "feet swish through the grass"]),
+    "steps_gravel": ("footsteps", ["footsteps on gravel", "feet crunch on gravel",
+                                   "someone walks on a gravel path"]),
+    "steps_sand": ("footsteps", ["footsteps in sand", "someone walks on sand",
+                                 "feet scuff through sand"]),
+    "steps_snow": ("footsteps", ["footsteps in snow", "feet crunch through snow",
+                                 "someone walks in the snow"]),
+    "steps_wood": ("footsteps", ["footsteps on wood", "someone walks on a wooden floor",
+                                 "steps thud on wooden boards"]),
+    "steps_stone": ("footsteps", ["footsteps on stone", "someone walks on rock",
+                                  "steps on a stone floor"]),
+    "steps_dirt": ("footsteps", ["footsteps on a dirt path", "someone walks on earth",
+                                 "feet tread on soft ground"]),
+    "market": ("market", ["people chatter at a busy market", "traders and buyers talk",
+                          "voices and bustle in a market square"]),
+    "dog_bark": ("dog", ["a dog barks", "a dog barks a few times", "a barking dog"]),
+    "meow": ("cat", ["a cat meows", "a kitten mews", "a cat calls"]),
+    "pig": ("pig", ["a pig oinks", "a pig grunts", "a pig squeals", "a hog snorts and grunts"]),
+    "elephant": ("elephant", ["an elephant trumpets", "an elephant trumpets loudly",
+                              "an elephant rumbles and calls"]),
+    "camel": ("camel", ["a camel grunts", "a camel moans loudly", "a dromedary bellows"]),
+    "farmyard": ("farmyard", ["the sounds of a farmyard", "farm animals and work outdoors",
+                              "a farm with animals in the background"]),
+    "peacock": ("bird", ["a peacock calls", "the loud cry of a peacock",
+                         "a peacock screams"]),
+    "hawk": ("bird", ["a hawk screeches", "a bird of prey cries", "a hawk calls overhead"]),
+    "horse_walk": ("horse", ["a horse walks", "hooves clop on the ground",
+                             "the hoofbeats of a walking horse"]),
+    "door": ("door", ["a door closes", "a door shuts", "a door is closed"]),
+    "door_creak": ("door", ["a door creaks open", "a creaking door", "an old door squeaks"]),
+    "gate_open": ("door", ["a heavy gate opens", "a stone gate grinds open",
+                           "a large gate is opened"]),
+    "gate_close": ("door", ["a heavy gate closes", "a stone gate grinds shut",
+                            "a large gate slams shut"]),
+    "river": ("river", ["a river flows", "a river rushes past", "water flows in a river"]),
+    "waterfall": ("river", ["a waterfall roars", "water pours down a waterfall",
+                            "the rush of a waterfall"]),
+    "surf": ("ocean_waves", ["waves break on the shore", "waves crash on rocks",
+                             "the sea surges against the coast"]),
+    "rain_real": ("rain", ["rain falls", "heavy rain pours down", "rain patters on the ground"]),
+    "leaves_wind": ("rustling_leaves", ["wind rustles the leaves", "leaves rustle in the breeze",
+                                        "trees rustle in the wind"]),
+    "leaves_rustle": ("rustling_leaves", ["leaves rustle", "someone rustles through a bush",
+                                          "branches and leaves are shaken"]),
+    "ship": ("boat", ["a ship sails through the water", "a wooden boat creaks as it moves",
+                      "a boat moves through the waves"]),
+    "harbour": ("boat", ["the sounds of a harbour", "water laps in a busy port",
+                         "boats in a harbour"]),
+    "engine_rev": ("car_engine", ["a car engine revs", "a car accelerates",
+                                  "an engine revs up"]),
+    "engine_run": ("car_engine", ["an engine runs", "a car engine hums",
+                                  "a motor runs steadily"]),
+    "skid": ("traffic", ["tyres screech", "a car skids", "tyres squeal on the road"]),
+    "fireworks": ("fireworks", ["fireworks explode", "fireworks pop and crackle",
+                                "fireworks burst in the sky"]),
+    "firecracker": ("fireworks", ["a firecracker bangs", "firecrackers pop",
+                                  "a firecracker goes off"]),
+    "slide_snow": ("sliding", ["something slides over snow", "a sled glides on snow",
+                               "sliding across the snow"]),
+    "slide_ice": ("sliding", ["something slides over ice", "a body slides across ice",
+                              "sliding on ice"]),
+    "slide_grass": ("sliding", ["something slides over grass", "sliding through grass",
+                                "a sled slides on a grassy slope"]),
+    "slide_leaves": ("sliding", ["something slides through leaves", "sliding over dry leaves",
+                                 "a sled rustles through leaves"]),
+    "slide_mud": ("sliding", ["something slides through mud", "sliding in wet mud",
+                              "a squelching slide through mud"]),
+    "slide_rock": ("sliding", ["something scrapes over rock", "sliding across stones",
+                               "a scraping slide over rock"]),
+    "typewriter": ("typing", ["a typewriter clacks", "someone types on a typewriter",
+                              "typewriter keys strike"]),
+    "typing": ("typing", ["someone types on a keyboard", "fast typing on a keyboard",
+                          "keys click as someone types"]),
+    "camera_click": ("camera_shutter", ["a camera shutter clicks", "a photo is taken",
+                                        "the shutter of a camera snaps"]),
+    "clock_real": ("clock_tick", ["a clock ticks", "a real clock ticking",
+                                  "a clock ticks away"]),
+    "hoe": ("digging", ["someone digs with a hoe", "a hoe strikes the soil",
+                        "someone tills the ground"]),
+    "arrow_wood": ("arrow_impact", ["an arrow thuds into wood", "an arrow hits a wooden target",
+                                    "an arrow strikes a tree"]),
+    "arrow_stone": ("arrow_impact", ["an arrow hits stone", "an arrow clatters against rock",
+                                     "an arrow strikes a stone wall"]),
+    "arrow_metal": ("arrow_impact", ["an arrow hits metal", "an arrow clangs off armour",
+                                     "an arrow strikes a metal plate"]),
+    "arrow_dirt": ("arrow_impact", ["an arrow lands in the dirt", "an arrow thuds into the ground",
+                                    "an arrow sticks in the earth"]),
+    "shield_wood": ("shield_hit", ["a blow lands on a wooden shield",
+                                   "a weapon thuds against a wooden shield",
+                                   "a wooden shield is struck"]),
+    "shield_metal": ("shield_hit", ["a blow clangs on a metal shield",
+                                    "a weapon strikes a metal shield",
+                                    "a metal shield rings as it is hit"]),
 }

@@ -1,12 +1,14 @@
 """Real recorded sound effects from freely licensed Debian packages.
 
-Each `SoundPackage` names where a package puts its sounds and which of them to use: an
-ordered table of (glob, sound kind) rules, first match wins, files matching none are left
-out (interface blips, music, sounds whose content the name does not make clear). Sound
-kinds index `captions.SOUNDS`, which gives the label and captions. Licences and
-attributions come from each package's /usr/share/doc/PKG/copyright; where a package
-documents single files (widelands' sound CSV, OpenSFX's catalogue, sound-theme-freedesktop's
-copyright) the clip records that file's own author and licence.
+Each `SoundPackage` names where a package puts its sounds (a folder or a zip archive, listed
+by package_files.py) and which of them to use: an ordered table of (glob, sound kind) rules,
+first match wins, files matching none are left out (interface blips, music, sounds whose
+content the name does not make clear). Sound kinds index `captions.SOUNDS`, which gives the
+label and captions. These tables feed source `game`; everyday.py's, built the same way, feed
+source `everyday`. Licences and attributions come from each package's
+/usr/share/doc/PKG/copyright; where a package documents single files (widelands' sound CSV,
+OpenSFX's catalogue, sound-theme-freedesktop's copyright) the clip records that file's own
+author and licence.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import hashlib
 import io
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiogen.data.open_corpus.captions import CLASSES, SOUNDS
+from audiogen.data.open_corpus.captions import ALL_CLASSES, SOUNDS
 from audiogen.data.open_corpus.clips import (
     Clip,
     decode_sound,
@@ -29,12 +31,13 @@ from audiogen.data.open_corpus.clips import (
     rng_for,
     segment,
 )
+from audiogen.data.open_corpus.package_files import is_present, package_files
 
 
 @dataclass(frozen=True)
 class SoundPackage:
     name: str  # Debian package
-    base: str  # folder of its sounds, relative to the file-system root
+    base: str  # folder or zip archive of its sounds, relative to the file-system root
     license: str  # from /usr/share/doc/PKG/copyright
     attribution: str
     rules: tuple[tuple[str, str], ...]  # (glob relative to base, sound kind); first match wins
@@ -218,29 +221,37 @@ class _Item:
     data: bytes
 
 
-def missing_packages(root: Path) -> list[str]:
-    """Packages among ALL_PACKAGES whose sounds are not under `root`."""
-    missing = [p.name for p in PACKAGES if not (root / p.base).is_dir()]
-    if not (root / OPENSFX_CATALOGUE).is_file():
+def missing_packages(root: Path, packages: tuple[SoundPackage, ...] = PACKAGES,
+                     opensfx: bool = True) -> list[str]:
+    """Debian packages among `packages` (and OpenSFX) whose sounds are not under `root`."""
+    missing = [p.name for p in packages if not is_present(root, p.base)]
+    if opensfx and not (root / OPENSFX_CATALOGUE).is_file():
         missing.append(OPENSFX)
-    return missing
+    return list(dict.fromkeys(missing))  # a package may have two tables (game and everyday)
+
+
+def _matches(pkg: SoundPackage, root: Path) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
+    """(path inside the package's base, sound kind, reader) of each file a rule takes."""
+    for rel, read in package_files(root, pkg.base):
+        if "_desc" in rel.rsplit("/", 1)[-1]:
+            continue  # Tux Paint's spoken stamp descriptions sit beside the sounds
+        kind = next((k for pattern, k in pkg.rules if fnmatch.fnmatchcase(rel, pattern)), "")
+        if kind:
+            yield rel, kind, read
+
+
+def claimed_files(root: Path, packages: tuple[SoundPackage, ...]) -> frozenset[str]:
+    """Paths relative to `root` (through a zip archive: ARCHIVE/PATH) of every file a rule of
+    `packages` takes into the corpus, so that another data set can leave them out."""
+    return frozenset(f"{pkg.base}/{rel}" for pkg in packages for rel, _, _ in _matches(pkg, root))
 
 
 def _package_items(pkg: SoundPackage, root: Path) -> Iterator[_Item]:
-    base = root / pkg.base
-    if not base.is_dir():
-        return
-    credits = _widelands_credits(base) if pkg is WIDELANDS else {}
-    for path in sorted(p for p in base.rglob("*") if p.is_file()):
-        rel = path.relative_to(base).as_posix()
-        if "_desc" in path.name:
-            continue  # Tux Paint's spoken stamp descriptions sit beside the sounds
-        kind = next((k for pattern, k in pkg.rules if fnmatch.fnmatchcase(rel, pattern)), "")
-        if not kind:
-            continue
+    credits = _widelands_credits(root / pkg.base) if pkg is WIDELANDS else {}
+    for rel, kind, read in _matches(pkg, root):
         license, attribution = pkg.per_file.get(rel, (pkg.license, pkg.attribution))
         group = f"{pkg.name}:{rel}"
-        credit = credits.get(path.name)
+        credit = credits.get(rel.rsplit("/", 1)[-1])
         if credit is not None:
             author, credit_license, original = credit
             if credit_license.lower() == "personal":
@@ -251,7 +262,7 @@ def _package_items(pkg: SoundPackage, root: Path) -> Iterator[_Item]:
                     attribution += f" ({credit_license})"
             if original:
                 group = f"{pkg.name}:{original}"  # cut from one recording: keep together
-        yield _Item(pkg.name, rel, kind, license, attribution, group, path.read_bytes())
+        yield _Item(pkg.name, rel, kind, license, attribution, group, read())
 
 
 def _widelands_credits(base: Path) -> dict[str, tuple[str, str, str]]:
@@ -293,10 +304,13 @@ def _opensfx_items(root: Path) -> Iterator[_Item]:
         yield _Item(OPENSFX, f"{index:02d}", kind, license, f"OpenSFX: {text}", group, wav)
 
 
-def collect(root: Path, seed: int) -> list[Clip]:
-    """All clips from the sound packages installed under `root` (normally "/")."""
-    items = [it for pkg in PACKAGES for it in _package_items(pkg, root)]
-    items += list(_opensfx_items(root))
+def collect(root: Path, seed: int, packages: tuple[SoundPackage, ...] = PACKAGES,
+            opensfx: bool = True) -> list[Clip]:
+    """All clips from `packages` (and OpenSFX) installed under `root` (normally "/"); a file
+    whose bytes an earlier one has is left out."""
+    items = [it for pkg in packages for it in _package_items(pkg, root)]
+    if opensfx:
+        items += list(_opensfx_items(root))
     seen: set[str] = set()
     stems: set[str] = set()
     clips = []
@@ -316,7 +330,7 @@ def collect(root: Path, seed: int) -> list[Clip]:
         for i, piece in enumerate(segment(wav)):
             rng = rng_for(seed, "captions", item.package, item.key, str(i))
             clips.append(Clip(
-                wav=piece, label=label, captions=pick_captions(rng, specific, CLASSES[label]),
+                wav=piece, label=label, captions=pick_captions(rng, specific, ALL_CLASSES[label]),
                 source=item.package, license=item.license, attribution=item.attribution,
                 group=item.group, name=f"{stem}_{i}", extra={"sound": item.kind,
                                                             "source_file": item.key}))

@@ -1,10 +1,16 @@
 """Every real recording in free Debian packages: audio for training and testing a codec.
 
 A codec needs no captions, only a broad variety of real sound: voices, vehicles, animals,
-weather, impacts, machines. This module gathers the recordings of game and education packages
-that the captioned corpus does not use (so the corpus's own test split stays unseen), cuts long
-recordings into pieces of at most `PIECE_SECONDS`, and writes them as 16 kHz mono FLAC with a
-manifest recording each piece's package, licence and attribution.
+weather, impacts, machines. This module gathers the recordings of game and education packages,
+cuts long recordings into pieces of at most `PIECE_SECONDS`, and writes them as 16 kHz mono
+FLAC with a manifest recording each piece's package, licence and attribution.
+
+No clip has two roles: every file that a rule of the captioned corpus takes, under any corpus
+source (`game` or `everyday`, whichever a corpus is built from), is left out here, so a codec
+trained on this set plus a corpus's train split never hears that corpus's test split. Leaving
+out what every source claims, rather than only the sources of one build, keeps the in-domain
+test set clean for the default corpus and the larger everyday one alike; the claimed audio
+still reaches the codec through the corpus's train split.
 
 Two packages are held out of all training and form the out-of-domain test set (split "test"):
 warzone2100-data (recorded English speech: tutorial narration, mission and unit messages) and
@@ -19,7 +25,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +34,9 @@ import torch
 
 from audiogen.audio.io import save_audio
 from audiogen.data.manifest import ManifestEntry, write_manifest
+from audiogen.data.open_corpus import everyday, game_sfx, package_files
 from audiogen.data.open_corpus.clips import SAMPLE_RATE, decode_sound, rng_for
+from audiogen.data.open_corpus.everyday import CREDITS
 from audiogen.errors import AudiogenError
 
 SOUND_SUFFIXES = (".ogg", ".wav", ".flac", ".mp3")
@@ -45,49 +52,47 @@ FORMAT = {"format": "audiogen-recordings", "version": 1}
 class RecordingPackage:
     name: str  # Debian package
     roots: tuple[str, ...]  # folders, or .zip/.wz archives, relative to the file-system root
-    license: str  # from /usr/share/doc/PKG/copyright
+    license: str  # from /usr/share/doc/PKG/copyright (everyday.CREDITS where the corpus uses it)
     attribution: str
-    content: str  # what its recordings are, for the report
+    content: str  # what its recordings are (besides the corpus's), for the report
     held_out: bool = False  # out-of-domain test set: never trained on
     exclude: tuple[str, ...] = ()  # globs (on the path inside its root) left out besides music
 
 
 PACKAGES: tuple[RecordingPackage, ...] = (
     RecordingPackage(
-        "0ad-data", ("usr/share/games/0ad/mods/public/public.zip",), "CC-BY-SA-3.0",
-        "Wildfire Games (0 A.D.)",
-        "voices in four languages, animals, footsteps, weapons, weather, water, crafts",
+        "0ad-data", ("usr/share/games/0ad/mods/public/public.zip",), *CREDITS["0ad-data"],
+        "weapons and impacts, mining, gathering and building work, daytime ambience",
         exclude=("audio/interface/*",)),
     RecordingPackage(
-        "hedgewars-data", ("usr/share/games/hedgewars/Data/Sounds",), "GPL-2",
-        "The Hedgewars project", "voice packs (many speakers and accents), explosions, impacts"),
+        "hedgewars-data", ("usr/share/games/hedgewars/Data/Sounds",), *CREDITS["hedgewars-data"],
+        "voice packs (many speakers and accents), explosions, impacts"),
     RecordingPackage(
-        "freedroidrpg-data", ("usr/share/freedroidrpg/data/sound",), "GPL-2+",
-        "The FreedroidRPG project (Johannes Prix et al.)", "robot voices, weapons, items, doors"),
+        "freedroidrpg-data", ("usr/share/freedroidrpg/data/sound",),
+        *CREDITS["freedroidrpg-data"], "robot voices, weapons, items, doors"),
     RecordingPackage(
-        "supertuxkart-data", ("usr/share/games/supertuxkart/data/sfx",), "GPL-3+",
-        "The SuperTuxKart team", "engines, skids, crashes, crowds, animals"),
+        "supertuxkart-data", ("usr/share/games/supertuxkart/data/sfx",),
+        *CREDITS["supertuxkart-data"], "crashes, impacts, machines, announcements, effects"),
     RecordingPackage(
         "megaglest-data", ("usr/share/games/megaglest/techs",
-                           "usr/share/games/megaglest/tilesets"), "CC-BY-SA-3.0",
-        "The MegaGlest team",
+                           "usr/share/games/megaglest/tilesets"), *CREDITS["megaglest-data"],
         "unit voices, animals, forest and weather ambience, weapons, construction"),
     RecordingPackage(
-        "warmux-data", ("usr/share/games/warmux/sound",), "GPL-2+", "The Warmux team",
+        "warmux-data", ("usr/share/games/warmux/sound",), *CREDITS["warmux-data"],
         "character voices, explosions, weapons"),
     RecordingPackage(
         "supertux-data", ("usr/share/games/supertux2/sounds",
-                          "usr/share/games/supertux2/speech"), "GPL-3+", "The SuperTux team",
+                          "usr/share/games/supertux2/speech"), *CREDITS["supertux-data"],
         "impacts, animals, fire, ice, speech"),
     RecordingPackage(
-        "extremetuxracer-data", ("usr/share/games/etr/sounds",), "GPL-2+",
-        "The Extreme Tux Racer team", "snow, wind, impacts"),
+        "extremetuxracer-data", ("usr/share/games/etr/sounds",),
+        *CREDITS["extremetuxracer-data"], "impacts"),
     RecordingPackage(
-        "frozen-bubble-data", ("usr/share/games/frozen-bubble/snd",), "GPL-2",
-        "The Frozen-Bubble team", "applause, snoring, typewriter, impacts",
+        "frozen-bubble-data", ("usr/share/games/frozen-bubble/snd",),
+        *CREDITS["frozen-bubble-data"], "snoring, impacts, game effects",
         exclude=("*zik*",)),  # its music loops ("introzik", "frozen-mainzik")
     RecordingPackage(
-        "tuxpaint-data", ("usr/share/tuxpaint/sounds",), "GPL-2+", "The Tux Paint team",
+        "tuxpaint-data", ("usr/share/tuxpaint/sounds",), *CREDITS["tuxpaint-data"],
         "tool sounds: brushes, scissors, stamps"),
     RecordingPackage(
         "warzone2100-data", ("usr/share/games/warzone2100/base.wz",), "GPL-2+",
@@ -105,7 +110,7 @@ MUSIC = ("*music*", "*/tracks/*")  # globs on lower-cased paths, for every packa
 
 
 def is_present(package: RecordingPackage, root: Path) -> bool:
-    return any((root / r).exists() for r in package.roots)
+    return any(package_files.is_present(root, r) for r in package.roots)
 
 
 def missing_packages(root: Path) -> list[str]:
@@ -125,21 +130,20 @@ def _wanted(package: RecordingPackage, inner: str) -> bool:
     return not any(fnmatch.fnmatch(low, g) for g in MUSIC + package.exclude)
 
 
-def sound_files(package: RecordingPackage, root: Path
+def sound_files(package: RecordingPackage, root: Path, claimed: frozenset[str] = frozenset()
                 ) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """(name inside the package, reader of its bytes) for each wanted sound, in sorted order."""
+    """(name inside the package, reader of its bytes) for each wanted sound, in sorted order;
+    files in `claimed` (paths relative to `root`, as game_sfx.claimed_files gives them) are
+    left out."""
     for r in package.roots:
-        base = root / r
-        if base.is_file() and zipfile.is_zipfile(base):
-            archive = zipfile.ZipFile(base)
-            for name in sorted(archive.namelist()):
-                if _wanted(package, name):
-                    yield f"{Path(r).name}/{name}", (lambda n=name, a=archive: a.read(n))
-        elif base.is_dir():
-            for path in sorted(p for p in base.rglob("*") if p.is_file()):
-                inner = str(path.relative_to(base))
-                if _wanted(package, inner):
-                    yield f"{Path(r).name}/{inner}", path.read_bytes
+        for inner, read in package_files.package_files(root, r):
+            if _wanted(package, inner) and f"{r}/{inner}" not in claimed:
+                yield f"{Path(r).name}/{inner}", read
+
+
+def corpus_files(root: Path) -> frozenset[str]:
+    """Every file a rule of any captioned-corpus source takes (see the module docstring)."""
+    return game_sfx.claimed_files(root, game_sfx.PACKAGES + everyday.PACKAGES)
 
 
 def pieces(wav: torch.Tensor) -> list[torch.Tensor]:
@@ -183,11 +187,12 @@ def build_recordings(out: str | Path, root: str | Path = "/", seed: int = 0,
                             + install_hint(missing))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # many short clips: a second thread only adds hand-off cost
+    claimed = corpus_files(root)
     try:
         entries = []
         for package in present:
             before = len(entries)
-            entries += _write_package(out, package, root, seed)
+            entries += _write_package(out, package, root, seed, claimed)
             log(f"{package.name}: {len(entries) - before} pieces")
     finally:
         torch.set_num_threads(threads)
@@ -198,10 +203,10 @@ def build_recordings(out: str | Path, root: str | Path = "/", seed: int = 0,
     return summary
 
 
-def _write_package(out: Path, package: RecordingPackage, root: Path, seed: int
-                   ) -> list[ManifestEntry]:
+def _write_package(out: Path, package: RecordingPackage, root: Path, seed: int,
+                   claimed: frozenset[str]) -> list[ManifestEntry]:
     entries = []
-    for inner, read in sound_files(package, root):
+    for inner, read in sound_files(package, root, claimed):
         wav = decode_sound(read())
         if wav is None:
             continue
