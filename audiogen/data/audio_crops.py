@@ -23,12 +23,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 from audiogen.audio.io import AUDIO_EXTENSIONS, audio_info, load_audio
 from audiogen.data.manifest import read_manifest
-from audiogen.data.weighted import share_metrics
+from audiogen.data.weighted import draw_source, share_metrics, shares
 from audiogen.errors import AudiogenError, AudioReadError
 from audiogen.seeding import derive_seed
 
@@ -108,6 +109,11 @@ class RandomCrops:
         """Crops for `indices` stacked as `[len(indices), 1, segment_samples]`."""
         return torch.stack([self.crop(key, i) for i in indices])
 
+    @property
+    def seconds(self) -> float:
+        """Seconds of audio in the files."""
+        return sum(f.duration for f in self.files)
+
 
 class WeightedCrops:
     """Crops from several sources; item i of batch `key` comes from source j with probability
@@ -122,14 +128,11 @@ class WeightedCrops:
 
     def __init__(self, sources: list[tuple[str, RandomCrops]],
                  weights: list[float] | None = None, seed: int = 0):
-        if weights is None:
-            weights = [sum(f.duration for f in crops.files) for _, crops in sources]
-        total = sum(weights)
         self.names = [name for name, _ in sources]
         self.sources = [crops for _, crops in sources]
-        self.weights = torch.tensor([w / total for w in weights], dtype=torch.float64)
+        self.weights = shares(weights, [c.seconds for c in self.sources])
         self.seed = seed
-        self.counts = torch.zeros(len(sources), dtype=torch.long)  # items drawn, per source
+        self.counts = np.zeros(len(sources), dtype=np.int64)  # items drawn, per source
 
     @property
     def files(self) -> list[AudioFile]:
@@ -145,10 +148,8 @@ class WeightedCrops:
             crops.skipped = value if i == 0 else 0
 
     def source_of(self, key: object, index: int) -> int:
-        if len(self.sources) == 1:
-            return 0
-        gen = torch.Generator().manual_seed(derive_seed(self.seed, "source", key, index))
-        return int(torch.multinomial(self.weights, 1, generator=gen))
+        rng = np.random.default_rng(derive_seed(self.seed, "source", key, index))
+        return draw_source(rng, self.weights)
 
     def batch(self, key: object, indices: range | list[int]) -> torch.Tensor:
         """Crops for `indices` stacked as `[len(indices), 1, segment_samples]`; `counts` adds
@@ -162,6 +163,6 @@ class WeightedCrops:
 
     def take_shares(self) -> dict[str, float]:
         """Share of the items drawn since the last call, per source; resets the counts."""
-        shares = share_metrics(self.names, self.counts.numpy())
-        self.counts.zero_()
-        return shares
+        drawn = share_metrics(self.names, self.counts)
+        self.counts[:] = 0
+        return drawn

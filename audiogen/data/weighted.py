@@ -64,9 +64,21 @@ def parse_sources(spec: str) -> list[DataSource]:
     return [DataSource(p, w, n) for (p, w), n in zip(sources, names)]
 
 
-def hours(dataset: Any) -> float:
-    """Hours of audio behind a dataset (its `seconds`)."""
-    return float(dataset.seconds) / 3600
+def shares(weights: list[float] | None, seconds: list[float]) -> np.ndarray:
+    """Normalised shares of the batches: `weights`, or by default the seconds of audio of each
+    source."""
+    if not seconds:
+        raise AudiogenError("no training data sources.")
+    weights = list(seconds) if weights is None else list(weights)
+    if len(weights) != len(seconds) or not all(w > 0 for w in weights):
+        raise AudiogenError(f"source weights must be positive, one per source; got {weights}.")
+    return np.array(weights, dtype=np.float64) / sum(weights)
+
+
+def draw_source(rng: np.random.Generator, weights: np.ndarray) -> int:
+    """The source of one item: j with probability weights[j] (no draw for one source, so a
+    single source reads exactly what it reads alone)."""
+    return 0 if len(weights) == 1 else int(rng.choice(len(weights), p=weights))
 
 
 class WeightedDatasets(Dataset):
@@ -78,16 +90,9 @@ class WeightedDatasets(Dataset):
 
     def __init__(self, sources: list[tuple[str, Dataset]], weights: list[float] | None = None,
                  seed: int = 0):
-        if not sources:
-            raise AudiogenError("no training data sources.")
-        if weights is None:
-            weights = [hours(d) for _, d in sources]
-        if len(weights) != len(sources) or not all(w > 0 for w in weights):
-            raise AudiogenError(f"source weights must be positive, one per source; got {weights}.")
         self.names = [name for name, _ in sources]
         self.datasets = [d for _, d in sources]
-        total = sum(weights)
-        self.weights = np.array([w / total for w in weights])
+        self.weights = shares(weights, [d.seconds for d in self.datasets])
         self.seed = seed
         self.epoch = 0
 
@@ -103,9 +108,8 @@ class WeightedDatasets(Dataset):
 
     def locate(self, key: Key) -> tuple[int, int]:
         """(source, index within the source) of item `key`."""
-        epoch, index = key
-        rng = np.random.default_rng(derive_seed(self.seed, "source", epoch, index))
-        source = int(rng.choice(len(self.datasets), p=self.weights))
+        rng = np.random.default_rng(derive_seed(self.seed, "source", *key))
+        source = draw_source(rng, self.weights)
         return source, int(rng.integers(len(self.datasets[source])))
 
     def __getitem__(self, key: Key | int) -> dict[str, Any]:
