@@ -11,6 +11,8 @@ a source, items are drawn with replacement.
 Weights are shares of the batches (normalised); without them each source is sampled in
 proportion to its hours of audio. Each item records its source (`item["source"]`), which the
 collate functions keep, so a trainer can report the shares it actually drew.
+
+`parse_sources` reads the trainers' notation for sources: `PATH[:WEIGHT],PATH[:WEIGHT],...`.
 """
 
 from __future__ import annotations
