@@ -5,10 +5,10 @@ import pytest
 import torch
 from tiny_model import tiny_model_dir
 
+from audiogen import distributed
 from audiogen.api import AudioGen, decoding_options
 from audiogen.errors import AudiogenError
 from audiogen.lm.sampling import sample_categorical
-from audiogen.train import distributed
 
 
 @pytest.fixture(scope="module")

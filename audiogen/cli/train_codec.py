@@ -37,10 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
+    from audiogen import distributed
     from audiogen.device import resolve_device
     from audiogen.fileio import check_output_dir, read_json
     from audiogen.model_dir import parse_config
-    from audiogen.train import distributed
     from audiogen.train.codec_trainer import CodecTrainConfig, CodecTrainer
     from audiogen.train.overrides import apply_overrides
 

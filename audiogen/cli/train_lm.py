@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(args.overrides)
     config = apply_overrides(config, overrides)
 
-    from audiogen.train import distributed
+    from audiogen import distributed
     from audiogen.train.lm_trainer import LMTrainer
 
     trainer = LMTrainer(config, run_dir)

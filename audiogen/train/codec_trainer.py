@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from audiogen import distributed
 from audiogen.codec import Codec, CodecConfig, codec_preset
 from audiogen.codec.balancer import Balancer
 from audiogen.codec.conv import boost_init
@@ -48,7 +49,6 @@ from audiogen.errors import AudiogenError
 from audiogen.fileio import read_json, write_json
 from audiogen.model_dir import read_weights
 from audiogen.seeding import derive_seed
-from audiogen.train import distributed
 from audiogen.train.checkpoint import (
     CheckpointManager,
     load_state,

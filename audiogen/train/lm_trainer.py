@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from audiogen import distributed
 from audiogen.errors import AudiogenError
 from audiogen.fileio import atomic_path, read_json
 from audiogen.generation.config import GenerationConfig
@@ -41,7 +42,7 @@ from audiogen.lm import AudioLM, LMConfig
 from audiogen.lm.model import FILES as LM_FILES
 from audiogen.model_dir import read_weights
 from audiogen.seeding import derive_seed
-from audiogen.train import distributed, sharding
+from audiogen.train import sharding
 from audiogen.train.checkpoint import CheckpointManager, load_state, resume, save_state
 from audiogen.train.ema import EMA
 from audiogen.train.lm_config import LMTrainConfig, config_to_yaml
