@@ -215,7 +215,7 @@ def _ddp_command() -> list[str]:
 def check_ddp(dry: bool) -> str:
     import torch
 
-    from audiogen.train.lm_config import config_to_yaml
+    from audiogen.train.config_file import config_to_yaml
 
     command = _ddp_command()
     _say(dry, "with 2 GPUs, in a folder holding lm.yaml (the tiny LM) and its corpus: "

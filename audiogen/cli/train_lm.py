@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from audiogen.device import resolve_device
     from audiogen.errors import AudiogenError
     from audiogen.fileio import check_output_dir
-    from audiogen.train.lm_config import config_to_yaml, load_config
+    from audiogen.train.config_file import config_to_yaml
+    from audiogen.train.lm_config import load_config
     from audiogen.train.overrides import apply_overrides
 
     if args.print_config:

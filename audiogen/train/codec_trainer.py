@@ -83,7 +83,8 @@ class CodecTrainConfig:
     init_gain: float = 0.0  # >0: scale conv weights by it and zero conv biases at init
     # (audiogen.codec.conv.boost_init; sqrt(3) ~ 1.732 skips the early plateau); 0: torch init
     loss_weights: dict[str, float] = field(default_factory=lambda: {
-        "adv": 4.0, "feat": 4.0, "l1": 0.1, "mel": 2.0})  # balancer weights (v2); 0 drops a loss
+        "adv": 4.0, "feat": 4.0, "l1": 0.1, "mel": 2.0})
+    # balancer weights (v2); 0 drops a loss
     commitment_weight: float = 1.0  # RVQ commitment loss, outside the balancer (EnCodec: 1)
     disc_update_share: float = 2 / 3  # probability that a step also updates the discriminator
     adv_warmup_steps: int = 0  # first steps: the discriminator learns at every step, the

@@ -44,8 +44,9 @@ from audiogen.model_dir import read_weights
 from audiogen.seeding import derive_seed
 from audiogen.train import loop, sharding
 from audiogen.train.checkpoint import CheckpointManager, load_state, save_state
+from audiogen.train.config_file import config_to_yaml
 from audiogen.train.ema import EMA
-from audiogen.train.lm_config import LMTrainConfig, config_to_yaml
+from audiogen.train.lm_config import LMTrainConfig
 from audiogen.train.lm_data import LMData
 from audiogen.train.loop import NonFiniteLoss
 from audiogen.train.schedules import SCHEDULES, build_scheduler
