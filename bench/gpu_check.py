@@ -224,7 +224,8 @@ def check_ddp(dry: bool) -> str:
         text = config_to_yaml(_lm_config({"cache": "CACHE", "codec": "CODEC"}, dry))
         from audiogen.cli.main import build_parser
 
-        build_parser().parse_args(command[command.index("audiogen") + 1:])
+        argv = command[command.index("audiogen") + 1:]
+        build_parser(argv).parse_args(argv)  # (the parser adds only the named command's flags)
         raise Skip(f"dry run (lm.yaml of {len(text.splitlines())} lines parses)")
     _device(dry)
     if torch.cuda.device_count() < 2:
