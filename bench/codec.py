@@ -23,7 +23,7 @@ import torch
 import yaml
 
 from audiogen.codec import codec_preset
-from audiogen.codec.audiocraft_import import codec_from_reference
+from audiogen.convert.codec import codec_from_reference
 from tools.make_codec_fixtures import build_reference, test_signal
 
 

@@ -147,10 +147,10 @@ def worker_ours(shape: dict, frames: int, shapes_in: str, variant: str, device: 
                 dtype: str, repeats: int) -> dict:
     import torch
 
+    from audiogen.convert.lm import convert_lm_state_dict, lm_config_from_xp_cfg
     from audiogen.generation import decode
     from audiogen.generation.fast import FastDecoder
     from audiogen.lm import AudioLM
-    from audiogen.lm.audiocraft_import import convert_lm_state_dict, lm_config_from_xp_cfg
     from audiogen.lm.sampling import SamplingParams
     from audiogen.text.conditioner import TextCondition
 

@@ -215,7 +215,7 @@ def _ddp_command() -> list[str]:
 def check_ddp(dry: bool) -> str:
     import torch
 
-    from audiogen.train.lm_config import config_to_yaml
+    from audiogen.train.config_file import config_to_yaml
 
     command = _ddp_command()
     _say(dry, "with 2 GPUs, in a folder holding lm.yaml (the tiny LM) and its corpus: "
@@ -224,7 +224,8 @@ def check_ddp(dry: bool) -> str:
         text = config_to_yaml(_lm_config({"cache": "CACHE", "codec": "CODEC"}, dry))
         from audiogen.cli.main import build_parser
 
-        build_parser().parse_args(command[command.index("audiogen") + 1:])
+        argv = command[command.index("audiogen") + 1:]
+        build_parser(argv).parse_args(argv)  # (the parser adds only the named command's flags)
         raise Skip(f"dry run (lm.yaml of {len(text.splitlines())} lines parses)")
     _device(dry)
     if torch.cuda.device_count() < 2:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from audiogen.train import distributed
+from audiogen import distributed
 from audiogen.train.codec_trainer import CodecTrainConfig, CodecTrainer
 
 TINY = {"n_filters": 4, "ratios": [4, 2], "dimension": 8, "lstm_layers": 0, "n_q": 2, "bins": 16}

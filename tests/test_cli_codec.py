@@ -1,5 +1,6 @@
 """`audiogen train codec`, `audiogen encode`, `audiogen decode` from the command line."""
 
+import dataclasses
 import json
 import math
 
@@ -104,6 +105,9 @@ def test_train_codec_cli_trains_resumes_and_exports(tmp_path, stereo_wav, capsys
               "valid_clips=2", "validate_every=2", f"codec={json.dumps(TINY)}"]
     assert run_cli("train", "codec", "--data", data, "--out", run, "--steps", 2, *common) == 0
     assert "trained 2 steps" in capsys.readouterr().out
+    saved = json.loads((run / "train_config.json").read_text())
+    del saved["stop_at"]  # as a run written before the setting existed
+    (run / "train_config.json").write_text(json.dumps(saved))
     # only --out and a new step count: the run's saved settings are reused
     assert run_cli("train", "codec", "--out", run, "--steps", 3, "--no-progress",
                    "--export", tmp_path / "exported") == 0
@@ -115,3 +119,22 @@ def test_train_codec_cli_trains_resumes_and_exports(tmp_path, stereo_wav, capsys
     assert json.loads((tmp_path / "exported" / "codec.json").read_text())["trained_by"]["step"] == 3
     assert run_cli("train", "codec", "--out", run, "no_such_setting=1") == 2
     assert "unknown setting" in capsys.readouterr().err
+
+
+def test_train_codec_cli_takes_a_yaml_config(tmp_path, stereo_wav, capsys):
+    from audiogen.train.codec_config import load_config
+    from audiogen.train.config_file import config_to_yaml
+    from audiogen.train.overrides import config_to_dict
+
+    data = tmp_path / "data"
+    data.mkdir()
+    stereo_wav.rename(data / "clip.wav")
+    config = dataclasses.replace(load_config("small"), data=str(data), codec=dict(TINY),
+                                 batch_size=2, segment_seconds=0.25, disc_filters=4,
+                                 valid_clips=2, steps=2, stop_at=1, validate_every=0)
+    (tmp_path / "codec.yaml").write_text(config_to_yaml(config))
+    run = tmp_path / "run"
+    assert run_cli("train", "codec", "--config", tmp_path / "codec.yaml", "-o", run,
+                   "--no-progress") == 0
+    assert "trained 1 steps" in capsys.readouterr().out  # stop_at
+    assert json.loads((run / "train_config.json").read_text()) == config_to_dict(config)

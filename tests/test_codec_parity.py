@@ -16,11 +16,11 @@ from safetensors.torch import load_file
 
 from audiogen.cli.main import main as cli_main
 from audiogen.codec import PRESETS, Codec, CodecConfig, codec_preset
-from audiogen.codec.audiocraft_import import (
+from audiogen.convert.checkpoint import read_checkpoint
+from audiogen.convert.codec import (
     audiocraft_key_map,
     config_from_xp_cfg,
     import_audiocraft_codec,
-    read_checkpoint,
     xp_cfg_from_config,
 )
 from audiogen.errors import AudiogenError

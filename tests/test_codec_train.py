@@ -228,3 +228,67 @@ def test_adversarial_warmup_trains_the_discriminator_first(data_dir, tmp_path):
     for m in first[:2]:
         assert "d/hinge" in m and "g/adv" not in m and "balancer/share/adv" not in m
     assert "d/hinge" not in first[2] and "g/adv" in first[2]  # share 0: no update after
+
+
+def test_stop_at_trains_in_slices_that_repeat_the_whole_run(data_dir, tmp_path):
+    """`stop_at` stops early (validation, checkpoint, export at that step); resuming the run
+    without it reaches the uninterrupted run's weights and loss curve exactly."""
+    straight = CodecTrainer(tiny_config(data_dir, steps=4, checkpoint_every=100), tmp_path / "a")
+    straight.train(show_progress=False)
+    first = CodecTrainer(tiny_config(data_dir, steps=4, stop_at=3, checkpoint_every=100),
+                         tmp_path / "b")
+    first.train(show_progress=False)
+    assert first.step == 3 and (tmp_path / "b" / "checkpoints" / "step_00000003").is_dir()
+    assert Codec.load(tmp_path / "b" / "model").config == first.codec.config
+    valid = read_metrics(tmp_path / "b" / "metrics.jsonl", "valid")
+    assert [r["step"] for r in valid] == [2, 3]
+    resumed = CodecTrainer(tiny_config(data_dir, steps=4, checkpoint_every=100), tmp_path / "b")
+    resumed.train(show_progress=False)
+    a, b = state_of(straight), state_of(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    curve = [[r["g/mel"] for r in read_metrics(tmp_path / run / "metrics.jsonl", "train")]
+             for run in ("a", "b")]
+    assert curve[0] == curve[1] and len(curve[0]) == 4
+
+
+def test_non_finite_loss_saves_a_checkpoint_and_stops(data_dir, tmp_path, monkeypatch):
+    from audiogen.codec import losses
+
+    calls = {"n": 0}
+    original = losses.l1_time
+
+    def poisoned(y, x):
+        calls["n"] += 1
+        return original(y, x) * (math.nan if calls["n"] == 3 else 1.0)  # the third step
+
+    monkeypatch.setattr("audiogen.train.codec_trainer.l1_time", poisoned)
+    trainer = CodecTrainer(tiny_config(data_dir, steps=10, checkpoint_every=100), tmp_path / "r")
+    with pytest.raises(AudiogenError, match=r"non-finite loss at step 3 \(g/l1\): stopped\. "
+                                            r"The weights before it are saved in .*step_00000002"):
+        trainer.train(show_progress=False)
+    saved = Codec.load(tmp_path / "r" / "checkpoints" / "step_00000002")
+    assert all(torch.isfinite(w).all() for w in saved.state_dict().values())
+    assert not (tmp_path / "r" / "model").exists()
+
+
+def test_non_finite_weights_are_not_saved(data_dir, tmp_path, monkeypatch):
+    """A step that leaves a weight NaN before its loss check writes no checkpoint: resuming
+    goes back to the newest good one."""
+    calls = {"n": 0}
+    original = CodecTrainer.train_step
+
+    def poisoned(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            with torch.no_grad():
+                self.codec.quantizer.codebooks[0].embed.fill_(math.nan)
+            self._check_finite({"g/mel": torch.tensor(math.nan)})
+        return original(self)
+
+    monkeypatch.setattr(CodecTrainer, "train_step", poisoned)
+    trainer = CodecTrainer(tiny_config(data_dir, steps=10), tmp_path / "r")
+    with pytest.raises(AudiogenError, match=r"non-finite weights, not saved; resuming continues "
+                                            r"from the newest checkpoint \(.*step_00000002\)"):
+        trainer.train(show_progress=False)
+    assert sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir()) == [
+        "step_00000002"]

@@ -52,7 +52,7 @@ def test_convert_refuses_a_bad_text_encoder_and_mismatched_files(tmp_path, capsy
     assert not out.exists()
     t5 = T5_FIXTURE
     other = FIXTURES / "codec" / "tiny-causal.compression_state_dict.bin"
-    from audiogen.codec.audiocraft_import import import_audiocraft_codec
+    from audiogen.convert.codec import import_audiocraft_codec
 
     if import_audiocraft_codec(other).num_codebooks == 3:
         pytest.skip("no codec fixture with another shape")

@@ -6,14 +6,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from audiogen.errors import AudiogenError
-from audiogen.lm import AudioLM, lm_preset
-from audiogen.lm.audiocraft_import import (
+from audiogen.convert.lm import (
     convert_lm_state_dict,
     import_audiocraft_lm,
     lm_config_from_xp_cfg,
     native_key,
 )
+from audiogen.errors import AudiogenError
+from audiogen.lm import AudioLM, lm_preset
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lm"
 

@@ -16,13 +16,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from audiogen.codec.audiocraft_import import read_checkpoint
-from audiogen.lm import AudioLM
-from audiogen.lm.audiocraft_import import (
+from audiogen.convert.checkpoint import read_checkpoint
+from audiogen.convert.lm import (
     convert_lm_state_dict,
     import_audiocraft_lm,
     lm_config_from_xp_cfg,
 )
+from audiogen.lm import AudioLM
 from audiogen.text.conditioner import TextCondition
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ import torch
 from lm_train_data import make_cache, make_codec, make_corpus, tiny_config
 from safetensors.torch import load_file
 
-from audiogen.train.lm_config import config_to_yaml
+from audiogen.train.config_file import config_to_yaml
 from audiogen.train.metrics import read_metrics
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")

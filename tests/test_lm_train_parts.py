@@ -11,13 +11,9 @@ from lm_train_data import make_cache, make_codec, make_corpus, tiny_config
 
 from audiogen.cli.main import main
 from audiogen.errors import AudiogenError
+from audiogen.train.config_file import config_to_yaml
 from audiogen.train.ema import EMA
-from audiogen.train.lm_config import (
-    PRESET_FILES,
-    config_from_dict,
-    config_to_yaml,
-    load_config,
-)
+from audiogen.train.lm_config import PRESET_FILES, config_from_dict, load_config
 from audiogen.train.metrics import read_metrics
 from audiogen.train.overrides import apply_overrides
 from audiogen.train.schedules import lr_factor
@@ -109,14 +105,6 @@ def test_cli_trains_resumes_and_plots(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["plot", str(tmp_path)])  # no metrics there
     assert exit_.value.code == 2
-
-
-def test_packaged_presets_are_what_the_generator_writes():
-    from audiogen.train.lm_config import CONFIG_DIR
-    from tools.make_lm_configs import render
-
-    for name, text in render().items():
-        assert (CONFIG_DIR / name).read_text() == text, f"run tools/make_lm_configs.py ({name})"
 
 
 def test_text_settings_change_single_fields_of_the_preset_encoder():

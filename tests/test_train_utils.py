@@ -1,4 +1,5 @@
-"""Generic training utilities: checkpoint manager, metrics logger, key=value overrides."""
+"""Generic training utilities: checkpoint manager, metrics logger, key=value overrides, loop
+cadence."""
 
 import json
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from audiogen.train.checkpoint import (
     save_state,
     save_weights,
 )
+from audiogen.train.loop import due, end_step
 from audiogen.train.metrics import MetricsLogger, read_metrics
 from audiogen.train.overrides import apply_overrides, config_to_dict
 
@@ -166,3 +168,9 @@ def test_overrides_types_and_errors():
     for bad in (["nope=1"], ["steps=1.5"], ["lr=fast"], ["flag=1"], ["steps"], ["lr.x=1"]):
         with pytest.raises(AudiogenError):
             apply_overrides(_Config(), bad)
+
+
+def test_periodic_actions_run_every_n_steps_and_at_the_end():
+    assert [s for s in range(1, 8) if due(s, 3, last=s == 7)] == [3, 6, 7]
+    assert not any(due(s, 0, last=s == 7) for s in range(1, 8))  # 0: off, even at the end
+    assert (end_step(100, 0), end_step(100, 40), end_step(100, 400)) == (100, 40, 100)

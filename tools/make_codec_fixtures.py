@@ -34,7 +34,7 @@ from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
 from audiogen.codec import Codec, CodecConfig, codec_preset
-from audiogen.codec.audiocraft_import import import_audiocraft_codec, xp_cfg_from_config
+from audiogen.convert.codec import import_audiocraft_codec, xp_cfg_from_config
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "codec"
 

@@ -17,12 +17,11 @@ mkdir -p "$RUN"
 # 1. the open corpus (deterministic; a rebuild writes identical files)
 [ -f corpus/manifest.jsonl ] || "$AG" data build-open-corpus -o corpus
 
-# 2. the codec: small preset with 4 x 512 codes; reconstruction losses only (the adversarial
-#    ones cost ~20 s a step on this CPU); init_gain lifts the reference init's long plateau.
-"$AG" train codec --data corpus/manifest.jsonl -o "$RUN/codec" --steps "$CODEC_STEPS" \
-  --no-progress batch_size=16 lr=3e-4 num_threads=2 init_gain=1.732 \
-  loss_weights.adv=0 loss_weights.feat=0 codec.bins=512 codec.threshold_ema_dead_code=0.2 \
-  checkpoint_every=100 validate_every=250 log_every=20
+# 2. the codec: the packaged `small` config (audiogen/configs/codec_small.yaml): small preset
+#    with 4 x 512 codes; reconstruction losses only (the adversarial ones cost ~20 s a step on
+#    this CPU); init_gain lifts the reference init's long plateau.
+"$AG" train codec --config small --data corpus/manifest.jsonl -o "$RUN/codec" \
+  --steps "$CODEC_STEPS" --no-progress num_threads=2
 
 # 3. the LM on audio with the mixing augmentation (encoded by the codec on the fly), in two
 #    phases: a cosine schedule over LM_STEPS, then the same run resumed with steps=LM_EXTEND,

@@ -32,13 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audiogen.codec.audiocraft_import import import_audiocraft_codec
-    from audiogen.errors import AudiogenError
-    from audiogen.fileio import check_output_dir
-    from audiogen.lm.audiocraft_import import (
+    from audiogen.convert.codec import import_audiocraft_codec
+    from audiogen.convert.lm import (
         generation_defaults_from_xp_cfg,
         import_audiocraft_lm,
     )
+    from audiogen.errors import AudiogenError
+    from audiogen.fileio import check_output_dir
     from audiogen.text.conditioner import verify_text_encoder_dir
 
     check_output_dir(args.output)

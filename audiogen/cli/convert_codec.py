@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audiogen.codec.audiocraft_import import codec_from_reference, read_checkpoint
     from audiogen.codec.model import CONFIG_FILE
+    from audiogen.convert.checkpoint import read_checkpoint
+    from audiogen.convert.codec import codec_from_reference
     from audiogen.errors import AudiogenError
     from audiogen.fileio import check_output_dir
 

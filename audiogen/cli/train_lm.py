@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from audiogen.device import resolve_device
     from audiogen.errors import AudiogenError
     from audiogen.fileio import check_output_dir
-    from audiogen.train.lm_config import config_to_yaml, load_config
+    from audiogen.train.config_file import config_to_yaml
+    from audiogen.train.lm_config import load_config
     from audiogen.train.overrides import apply_overrides
 
     if args.print_config:
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(args.overrides)
     config = apply_overrides(config, overrides)
 
-    from audiogen.train import distributed
+    from audiogen import distributed
     from audiogen.train.lm_trainer import LMTrainer
 
     trainer = LMTrainer(config, run_dir)

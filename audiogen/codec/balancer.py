@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import autograd
 
-from audiogen.train import distributed
+from audiogen import distributed
 
 
 class Balancer:

@@ -1,7 +1,7 @@
 """The codec's configuration: one dataclass holding every hyperparameter of `Codec`.
 
 Field names follow the reference's Hydra keys (`seanet.*`, `rvq.*`) where one exists, so a
-released `xp.cfg` maps onto it field by field (see `audiocraft_import.py`).
+released `xp.cfg` maps onto it field by field (see `audiogen/convert/codec.py`).
 """
 
 from __future__ import annotations

@@ -37,13 +37,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+from audiogen import distributed
 
 
 def _sample_vectors(samples: torch.Tensor, num: int) -> torch.Tensor:
@@ -112,9 +109,8 @@ class Codebook(nn.Module):
         return F.embedding(codes, self.embed)
 
     def _broadcast_buffers(self) -> None:
-        if _distributed():
-            for buf in (self.inited, self.cluster_size, self.embed, self.embed_avg):
-                dist.broadcast(buf, src=0)
+        for buf in (self.inited, self.cluster_size, self.embed, self.embed_avg):
+            distributed.broadcast_(buf)
 
     @torch.no_grad()
     def initialise(self, x: torch.Tensor) -> None:
@@ -139,9 +135,8 @@ class Codebook(nn.Module):
         """EMA step with vectors x [N, D] assigned to codes [N]; returns codes replaced."""
         counts = torch.bincount(codes, minlength=self.bins).to(x.dtype)
         sums = torch.zeros_like(self.embed).index_add_(0, codes, x)
-        if _distributed():
-            dist.all_reduce(counts)
-            dist.all_reduce(sums)
+        distributed.all_reduce_sum_(counts)
+        distributed.all_reduce_sum_(sums)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         total = self.cluster_size.sum()
@@ -189,8 +184,7 @@ class ResidualVectorQuantizer(nn.Module):
         if not (self.training and self.random_active_codebooks):
             return self.n_q
         n = torch.randint(1, self.n_q + 1, (1,), device=self.codebooks[0].embed.device)
-        if _distributed():
-            dist.broadcast(n, src=0)  # all processes must update the same codebooks
+        distributed.broadcast_(n)  # all processes must update the same codebooks
         return int(n.item())
 
     def forward(self, latent: torch.Tensor) -> QuantizerOutput:

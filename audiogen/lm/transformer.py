@@ -24,7 +24,7 @@ One definition of the computation serves training, the plain decoder and the fas
 module's computation.
 
 Parameter names follow the reference's layout closely so the released weights map through a
-short table (audiogen.lm.audiocraft_import): attention input projections hold q, k, v stacked
+short table (audiogen.convert.lm): attention input projections hold q, k, v stacked
 as one [3D, D] matrix.
 """
 

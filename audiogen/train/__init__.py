@@ -1,1 +1,1 @@
-"""Training: generic pieces (distributed helpers, checkpoints, metrics) and the trainers."""
+"""Training: generic pieces (checkpoints, metrics, schedules) and the trainers."""

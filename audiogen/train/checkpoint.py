@@ -31,9 +31,9 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from audiogen import distributed
 from audiogen.errors import AudiogenError, DamagedFileError
 from audiogen.model_dir import one_line
-from audiogen.train import distributed
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 # the hidden directories `save` makes (mkdtemp adds a random suffix): a checkpoint being

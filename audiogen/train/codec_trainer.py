@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from audiogen import distributed
 from audiogen.codec import Codec, CodecConfig, codec_preset
 from audiogen.codec.balancer import Balancer
 from audiogen.codec.conv import boost_init
@@ -48,16 +49,13 @@ from audiogen.errors import AudiogenError
 from audiogen.fileio import read_json, write_json
 from audiogen.model_dir import read_weights
 from audiogen.seeding import derive_seed
-from audiogen.train import distributed
-from audiogen.train.checkpoint import (
-    CheckpointManager,
-    load_state,
-    resume,
-    save_state,
-    save_weights,
-)
-from audiogen.train.metrics import MetricsLogger
+from audiogen.train import loop
+from audiogen.train.checkpoint import CheckpointManager, load_state, save_state, save_weights
+from audiogen.train.loop import NonFiniteLoss
 from audiogen.train.overrides import config_to_dict
+
+# what to change first after a non-finite loss (the LM trainer names its own)
+NON_FINITE_ADVICE = "lower lr"
 
 
 @dataclass
@@ -85,7 +83,8 @@ class CodecTrainConfig:
     init_gain: float = 0.0  # >0: scale conv weights by it and zero conv biases at init
     # (audiogen.codec.conv.boost_init; sqrt(3) ~ 1.732 skips the early plateau); 0: torch init
     loss_weights: dict[str, float] = field(default_factory=lambda: {
-        "adv": 4.0, "feat": 4.0, "l1": 0.1, "mel": 2.0})  # balancer weights (v2); 0 drops a loss
+        "adv": 4.0, "feat": 4.0, "l1": 0.1, "mel": 2.0})
+    # balancer weights (v2); 0 drops a loss
     commitment_weight: float = 1.0  # RVQ commitment loss, outside the balancer (EnCodec: 1)
     disc_update_share: float = 2 / 3  # probability that a step also updates the discriminator
     adv_warmup_steps: int = 0  # first steps: the discriminator learns at every step, the
@@ -93,6 +92,8 @@ class CodecTrainConfig:
     # and feature losses, 80% of the balanced gradient, would push the decoder at random)
     balancer_ema_decay: float = 0.999  # EMA decay of the balancer's gradient norms (EnCodec)
     steps: int = 10000  # total optimisation steps (a resumed run continues up to this)
+    stop_at: int = 0  # stop early at this step (validate, checkpoint, export), every setting
+    # still laid out over `steps`: train in slices, or compare runs at equal steps
     # --- bookkeeping ---
     checkpoint_every: int = 500  # steps between checkpoints (and one at the end)
     keep_checkpoints: int = 3  # newest checkpoints kept
@@ -253,9 +254,8 @@ class CodecTrainer:
     def _check_finite(self, losses: dict[str, torch.Tensor]) -> None:
         bad = [k for k, v in losses.items() if not torch.isfinite(v).all()]
         if distributed.all_reduce_sum(float(len(bad))) > 0:
-            raise AudiogenError(
-                f"non-finite loss at step {self.step}: {', '.join(bad) or 'on another process'}. "
-                "Lower lr or check the data; resume continues from the last checkpoint.")
+            raise NonFiniteLoss(f"non-finite loss at step {self.step + 1} "
+                                f"({', '.join(bad) or 'on another process'})")
 
     # --- validation ---
     @torch.no_grad()
@@ -311,13 +311,28 @@ class CodecTrainer:
 
     def export_path(self) -> Path:
         """Where the final model directory goes."""
-        return Path(self.config.export_dir or self.run_dir / "model")
+        return loop.export_path(self.config.export_dir, self.run_dir)
 
     def export(self) -> Path:
         """Write the model directory (codec.json + codec.safetensors) of the current weights."""
-        if distributed.is_main():
-            self.codec.save(self.export_path(), extra={"trained_by": self._provenance()})
-        return self.export_path()
+        return loop.export_model(self.export_path(), lambda out: self.codec.save(
+            out, extra={"trained_by": self._provenance()}))
+
+    def _stop(self, error: NonFiniteLoss) -> AudiogenError:
+        """Save the weights before the failed step and return the error that ends the run.
+
+        The failed step's forward pass has already moved the codebooks' EMA (and perhaps the
+        discriminator) with its batch; resuming repeats that batch. Should that have left a
+        weight non-finite, nothing is saved: the newest checkpoint stays the one to resume."""
+        weights = [*self.codec.state_dict().values(), *self.disc.state_dict().values()]
+        if all(torch.isfinite(w).all() for w in weights if w.is_floating_point()):
+            saved = self.save_checkpoint() or self.checkpoints.path(self.step)
+            distributed.barrier()
+            return loop.non_finite_stop(error, self.step, saved, NON_FINITE_ADVICE)
+        return AudiogenError(
+            f"{error}: stopped with non-finite weights, not saved; resuming continues from the "
+            f"newest checkpoint ({self.checkpoints.latest() or 'none: the run starts over'}), "
+            f"so {NON_FINITE_ADVICE} or check the data.")
 
     def _provenance(self) -> dict[str, Any]:
         return {"trainer": "audiogen train codec", "step": self.step,
@@ -326,17 +341,13 @@ class CodecTrainer:
 
     # --- the loop ---
     def train(self, show_progress: bool = True) -> dict[str, float]:
-        """Resume if possible, train up to `steps`, validate, checkpoint, export.
+        """Resume if possible, train up to `steps` (or `stop_at`), validate, checkpoint, export.
 
         Returns the last validation metrics (empty if validation is off)."""
         c = self.config
-        notes: list[str] = []
-        latest = resume(self.checkpoints, self.load_checkpoint, notes.append)
-        logger = MetricsLogger(self.run_dir / "metrics.jsonl", c.steps, self.step, show_progress)
-        for note in notes:
-            logger.write(note)
-        if latest is not None:
-            logger.write(f"resumed from {latest} (step {self.step})")
+        logger = loop.resume_and_open_log(self.checkpoints, self.load_checkpoint,
+                                          lambda: self.step, self.run_dir, c.steps,
+                                          show_progress)
         if distributed.is_main():
             write_json(self.run_dir / "train_config.json", config_to_dict(c))
         logger.write(f"codec: {sum(p.numel() for p in self.codec.parameters()) / 1e6:.2f}M "
@@ -348,8 +359,9 @@ class CodecTrainer:
                      + ("held-out clips" if self.valid_is_held_out else "training crops"))
         valid: dict[str, float] = {}
         window: list[dict[str, float]] = []
+        end = loop.end_step(c.steps, c.stop_at)
         try:
-            while self.step < c.steps:
+            while self.step < end:
                 start, cpu_start = time.perf_counter(), time.process_time()
                 metrics = self.train_step()
                 metrics["step_time_s"] = time.perf_counter() - start
@@ -357,22 +369,23 @@ class CodecTrainer:
                 window.append(metrics)
                 self.step += 1
                 logger.progress(1, {"mel": metrics["g/mel"]})
-                if self.step % c.log_every == 0 or self.step == c.steps:
+                last = self.step == end
+                if loop.due(self.step, c.log_every, last):
                     logger.log("train", self.step, self._summarise(window))
                     window = []
-                last = self.step == c.steps
-                validate = c.validate_every and (self.step % c.validate_every == 0 or last)
-                if validate and distributed.is_main():
+                if loop.due(self.step, c.validate_every, last) and distributed.is_main():
                     valid = self.validate()
                     logger.log("valid", self.step, valid)
                     logger.write(f"step {self.step}: SI-SNR {valid['si_snr_db']:.2f} dB, "
                                  f"mel distance {valid['mel_distance']:.4f}")
-                if self.step % c.checkpoint_every == 0 or last:
+                if loop.due(self.step, c.checkpoint_every, last):
                     self.save_checkpoint()
                     distributed.barrier()
-            self.export()
+        except NonFiniteLoss as e:
+            raise self._stop(e) from None
         finally:
             logger.close()
+        self.export()
         return valid
 
     def _describe_sources(self) -> str:

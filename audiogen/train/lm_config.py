@@ -1,29 +1,21 @@
-"""The LM training configuration and its YAML file format.
+"""The LM training configuration, in the YAML file format of `audiogen.train.config_file`.
 
-A config file is YAML with one `key: value  # what it means` line per setting, grouped by
-section, exactly what `config_to_yaml` writes. Settings left out keep their defaults; an
-unknown key is an error listing the valid ones. The packaged presets live in audiogen/configs/
-(`lm_small.yaml` ...) and `load_config("small")` finds them by name. Every run prints its
-full, commented config at start and saves it beside each checkpoint (train_config.yaml).
+The packaged presets live in audiogen/configs/ (`lm_small.yaml` ...) and `load_config("small")`
+finds them by name. Every run prints its full, commented config at start and saves it beside
+each checkpoint (train_config.yaml).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from audiogen.errors import AudiogenError
 from audiogen.lm.config import LMConfig, lm_preset
-from audiogen.train.overrides import config_to_dict
+from audiogen.train import config_file
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRESET_FILES = {"small": "lm_small.yaml", "medium": "lm_medium.yaml",
                 "paper-base": "lm_paper_base.yaml", "paper-large": "lm_paper_large.yaml"}
 
@@ -95,82 +87,12 @@ class LMTrainConfig:
             raise AudiogenError(f"LM settings: {e}") from e
 
 
-_FIELD = re.compile(r"^    (\w+): [^=]+= .*?(?:  # (.*))?$")
-_MORE = re.compile(r"^    # (?!---)(.*)$")
-_SECTION = re.compile(r"^    # (--- .* ---)$")
-
-
-def _layout() -> list[tuple[str, str, str]]:
-    """("section", title, "") and ("field", name, comment) in the order of the class source."""
-    out: list[tuple[str, str, str]] = []
-    for line in inspect.getsource(LMTrainConfig).splitlines():
-        if m := _SECTION.match(line):
-            out.append(("section", m.group(1), ""))
-        elif m := _FIELD.match(line):
-            out.append(("field", m.group(1), m.group(2) or ""))
-        elif (m := _MORE.match(line)) and out and out[-1][0] == "field":
-            kind, name, comment = out[-1]
-            out[-1] = (kind, name, f"{comment} {m.group(1)}")
-    return out
-
-
-def config_to_yaml(config: LMTrainConfig, header: str = "") -> str:
-    """The full config as commented YAML (what a person edits, and what a run prints)."""
-    values = config_to_dict(config)
-    lines = [f"# {h}" if h else "#" for h in header.splitlines()] if header else []
-    for kind, name, comment in _layout():
-        if kind == "section":
-            lines += ["", f"# {name}"]
-            continue
-        value = yaml.safe_dump(values[name], default_flow_style=True, width=10_000).strip()
-        value = value.removesuffix("\n...").strip()
-        lines.append(f"{name}: {value}" + (f"  # {comment}" if comment else ""))
-    return "\n".join(lines).lstrip("\n") + "\n"
-
-
 def config_from_dict(data: dict[str, Any], where: str = "config") -> LMTrainConfig:
     """Build a config from parsed YAML, checking names and types against the defaults."""
-    defaults = LMTrainConfig()
-    names = [f.name for f in dataclasses.fields(LMTrainConfig)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise AudiogenError(f"{where}: unknown setting(s) {', '.join(unknown)}; "
-                            f"valid settings: {', '.join(names)}.")
-    values = {}
-    for key, value in data.items():
-        current = getattr(defaults, key)
-        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        elif isinstance(current, dict) and value is None:
-            value = {}
-        elif isinstance(current, str) and value is None:
-            value = ""
-        ok = type(value) is type(current) or (isinstance(current, list) and isinstance(value, list))
-        if not ok:
-            raise AudiogenError(f"{where}: {key}: expected a value like {current!r} "
-                                f"({type(current).__name__}), got {value!r}.")
-        values[key] = value
-    return LMTrainConfig(**values)
-
-
-def resolve_config_path(name_or_path: str | os.PathLike) -> Path:
-    """A config file path, or a preset name (small, medium, paper-base, paper-large)."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    if str(name_or_path) in PRESET_FILES:
-        return CONFIG_DIR / PRESET_FILES[str(name_or_path)]
-    raise AudiogenError(f"{name_or_path}: no such config file, nor a preset "
-                        f"({', '.join(PRESET_FILES)}).")
+    return config_file.config_from_dict(LMTrainConfig, data, where)
 
 
 def load_config(name_or_path: str | os.PathLike) -> LMTrainConfig:
-    """Read a YAML config file (or a packaged preset by name)."""
-    path = resolve_config_path(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise AudiogenError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise AudiogenError(f"{path}: expected `key: value` lines at the top level.")
-    return config_from_dict(data, str(path))
+    """Read a YAML config file, or a packaged preset by name (small, medium, paper-base,
+    paper-large)."""
+    return config_file.load_config(LMTrainConfig, PRESET_FILES, name_or_path)

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from audiogen import distributed
 from audiogen.errors import AudiogenError
 from audiogen.fileio import atomic_path, read_json
 from audiogen.generation.config import GenerationConfig
@@ -41,21 +42,20 @@ from audiogen.lm import AudioLM, LMConfig
 from audiogen.lm.model import FILES as LM_FILES
 from audiogen.model_dir import read_weights
 from audiogen.seeding import derive_seed
-from audiogen.train import distributed, sharding
-from audiogen.train.checkpoint import CheckpointManager, load_state, resume, save_state
+from audiogen.train import loop, sharding
+from audiogen.train.checkpoint import CheckpointManager, load_state, save_state
+from audiogen.train.config_file import config_to_yaml
 from audiogen.train.ema import EMA
-from audiogen.train.lm_config import LMTrainConfig, config_to_yaml
+from audiogen.train.lm_config import LMTrainConfig
 from audiogen.train.lm_data import LMData
-from audiogen.train.metrics import MetricsLogger
+from audiogen.train.loop import NonFiniteLoss
 from audiogen.train.schedules import SCHEDULES, build_scheduler
 
 CONFIG_FILE = "train_config.yaml"
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 CODEC_FILES = ("codec.json", "codec.safetensors")
-
-
-class NonFiniteLoss(Exception):
-    """A step produced a NaN or infinite loss or gradient (on some process)."""
+# what to change first after a non-finite loss
+NON_FINITE_ADVICE = "lower lr (or raise warmup_steps, lower grad_clip)"
 
 
 class LossModule(torch.nn.Module):
@@ -294,21 +294,21 @@ class LMTrainer:
         self._batches = None
 
     def export_path(self) -> Path:
-        return Path(self.config.export_dir or self.run_dir / "model")
+        return loop.export_path(self.config.export_dir, self.run_dir)
 
     def export(self) -> Path:
         """The model directory: the codec's files copied, lm.json + lm.safetensors (EMA
         weights if ema and export_ema), loadable by `AudioGen.from_pretrained`."""
-        weights = self._weights(use_ema=self.config.export_ema)
-        out = self.export_path()
-        if distributed.is_main():
+        weights = self._weights(use_ema=self.config.export_ema)  # every process takes part
+
+        def write(out: Path) -> None:
             out.mkdir(parents=True, exist_ok=True)
             for name in CODEC_FILES:
                 with atomic_path(out / name) as tmp:
                     shutil.copyfile(Path(self.config.codec) / name, tmp)
             self._write_lm(out, weights)
-        distributed.barrier()
-        return out
+
+        return loop.export_model(self.export_path(), write)
 
     def _provenance(self) -> dict[str, Any]:
         c = self.config
@@ -327,19 +327,14 @@ class LMTrainer:
 
         Returns the last validation metrics (empty if none ran)."""
         c = self.config
-        notes: list[str] = []
-        latest = resume(self.checkpoints, self.load_checkpoint, notes.append)
-        logger = MetricsLogger(self.run_dir / "metrics.jsonl", c.steps, self.step, show_progress,
-                               tensorboard_dir=self.run_dir / "tensorboard")
-        for note in notes:
-            logger.write(note)
+        logger = loop.resume_and_open_log(self.checkpoints, self.load_checkpoint,
+                                          lambda: self.step, self.run_dir, c.steps,
+                                          show_progress)
         text = config_to_yaml(c, self._header())
         if distributed.is_main():
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / CONFIG_FILE).write_text(text)
         logger.write(text)
-        if latest is not None:
-            logger.write(f"resumed from {latest} (step {self.step})")
         params = sum(p.numel() for p in self.lm.parameters())
         frames = round(c.segment_seconds * self.data.frame_rate)
         logger.write(
@@ -354,7 +349,7 @@ class LMTrainer:
             + ("" if self.data.valid_set is not None else "; no valid split: no validation"))
         valid: dict[str, float] = {}
         window: list[dict[str, float]] = []
-        end = min(c.steps, c.stop_at) if c.stop_at > 0 else c.steps
+        end = loop.end_step(c.steps, c.stop_at)
         try:
             while self.step < end:
                 start = time.perf_counter()
@@ -365,25 +360,21 @@ class LMTrainer:
                                     "tok/s": metrics["tokens"] * self.world
                                     / metrics["step_time_s"]})
                 last = self.step == end
-                if self.step % c.log_every == 0 or last:
+                if loop.due(self.step, c.log_every, last):
                     logger.log("train", self.step, self._summarise(window))
                     window = []
-                if c.validate_every and (self.step % c.validate_every == 0 or last):
+                if loop.due(self.step, c.validate_every, last):
                     result = self.validate()
                     if result:
                         valid = result
                         logger.log("valid", self.step, valid)
                         logger.write(f"step {self.step}: valid ce {valid['ce']:.4f} "
                                      f"(ppl {valid['ppl']:.1f})")
-                if self.step % c.checkpoint_every == 0 or last:
+                if loop.due(self.step, c.checkpoint_every, last):
                     self.save_checkpoint()
         except NonFiniteLoss as e:
-            path = self.save_checkpoint()
-            raise AudiogenError(
-                f"{e}: stopped. The weights before it are saved in "
-                f"{path or self.checkpoints.path(self.step)} (step {self.step}); resuming "
-                "repeats the same batch, so lower lr (or raise warmup_steps, lower grad_clip), "
-                "check the data, or start from an earlier checkpoint.") from None
+            saved = self.save_checkpoint() or self.checkpoints.path(self.step)
+            raise loop.non_finite_stop(e, self.step, saved, NON_FINITE_ADVICE) from None
         finally:
             logger.close()
         self.export()

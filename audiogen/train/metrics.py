@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from audiogen import distributed
 from audiogen.fileio import atomic_path
-from audiogen.train import distributed
 
 
 def _clean(value: Any) -> Any:

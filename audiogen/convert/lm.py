@@ -1,8 +1,8 @@
 """Safe import of an audiocraft language model checkpoint (`state_dict.bin`, docs/conversion.md).
 
 The file is a torch pickle of {"best_state": {name: tensor}, "xp.cfg": YAML string, ...}; it is
-read by the codec importer's `read_checkpoint` (`torch.load(weights_only=True)`: tensors and
-plain containers only, nothing executed) and the YAML with `yaml.safe_load`.
+read by `audiogen.convert.checkpoint.read_checkpoint` (`torch.load(weights_only=True)`: tensors
+and plain containers only, nothing executed) and the YAML with `yaml.safe_load`.
 
 Two named, tested steps:
 - `lm_config_from_xp_cfg`: the Hydra config (`transformer_lm.*`, `codebooks_pattern.*`,
@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from audiogen.codec.audiocraft_import import _lookup, read_checkpoint
+from audiogen.convert.checkpoint import read_checkpoint, setting
 from audiogen.errors import AudiogenError
 from audiogen.lm.config import LMConfig
 from audiogen.lm.model import AudioLM
@@ -90,92 +90,83 @@ def convert_lm_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     return out
 
 
-def _get(cfg: dict[str, Any], dotted: str, default: Any = ...) -> Any:
-    try:
-        return _lookup(cfg, dotted)
-    except AudiogenError:
-        if default is ...:
-            raise
-        return default
-
-
 def lm_config_from_xp_cfg(cfg: dict[str, Any]) -> LMConfig:
     """Map the reference's training config onto `LMConfig` (AudiogenError if unsupported)."""
-    if _get(cfg, "lm_model", "transformer_lm") != "transformer_lm":
-        raise AudiogenError(f"xp.cfg: lm_model {_get(cfg, 'lm_model')!r} is not supported")
+    if setting(cfg, "lm_model", "transformer_lm") != "transformer_lm":
+        raise AudiogenError(f"xp.cfg: lm_model {setting(cfg, 'lm_model')!r} is not supported")
     tl = "transformer_lm."
     for key, value in _REQUIRED.items():
-        found = _get(cfg, tl + key, value)
+        found = setting(cfg, tl + key, value)
         if found != value and not (isinstance(value, float) and float(found) == value):
             raise AudiogenError(f"xp.cfg: transformer_lm.{key} = {found!r} is not supported "
                                 f"(this model implements {value!r})")
     for attr in ("sum", "prepend", "input_interpolate"):
-        if _get(cfg, f"fuser.{attr}", []):
+        if setting(cfg, f"fuser.{attr}", []):
             raise AudiogenError(f"xp.cfg: fuser.{attr} conditions are not supported")
-    if _get(cfg, "fuser.cross_attention_pos_emb", False):
+    if setting(cfg, "fuser.cross_attention_pos_emb", False):
         raise AudiogenError("xp.cfg: fuser.cross_attention_pos_emb is not supported")
-    cross = list(_get(cfg, "fuser.cross", []))
+    cross = list(setting(cfg, "fuser.cross", []))
     if cross not in ([], ["description"]):
         raise AudiogenError(f"xp.cfg: cross-attention to {cross} is not supported")
     text = TextEncoderConfig(kind="t5", name="t5-large", dim=1024, max_length=512)
     if cross:
-        model = _get(cfg, "conditioners.description.model")
+        model = setting(cfg, "conditioners.description.model")
         if model != "t5":
             raise AudiogenError(f"xp.cfg: the {model!r} text conditioner is not supported")
-        name = _get(cfg, "conditioners.description.t5.name")
+        name = setting(cfg, "conditioners.description.t5.name")
         if name not in T5_DIMS:
             raise AudiogenError(f"xp.cfg: unknown T5 model {name!r}")
-        if _get(cfg, "conditioners.description.t5.normalize_text", False):
+        if setting(cfg, "conditioners.description.t5.normalize_text", False):
             raise AudiogenError("xp.cfg: text normalisation (spacy) is not supported")
         text = TextEncoderConfig(kind="t5", name=name, dim=T5_DIMS[name], max_length=512)
 
-    n_q = int(_get(cfg, tl + "n_q"))
-    modeling = _get(cfg, "codebooks_pattern.modeling", None) or _get(cfg, tl + "q_modeling")
+    n_q = int(setting(cfg, tl + "n_q"))
+    modeling = setting(cfg, "codebooks_pattern.modeling", None) or setting(cfg, tl + "q_modeling")
     delays = None
     if modeling == "delay":
-        delays = list(_get(cfg, "codebooks_pattern.delay.delays", list(range(n_q))))
-        if _get(cfg, "codebooks_pattern.delay.flatten_first", 0) or _get(
+        delays = list(setting(cfg, "codebooks_pattern.delay.delays", list(range(n_q))))
+        if setting(cfg, "codebooks_pattern.delay.flatten_first", 0) or setting(
                 cfg, "codebooks_pattern.delay.empty_initial", 0):
             raise AudiogenError("xp.cfg: delay.flatten_first / empty_initial are not supported")
         pattern = "delay"
     elif modeling == "parallel":
         pattern = "parallel"
     elif modeling == "unroll":
-        flat = _get(cfg, "codebooks_pattern.unroll.flattening", list(range(n_q)))
-        udel = _get(cfg, "codebooks_pattern.unroll.delays", [0] * n_q)
+        flat = setting(cfg, "codebooks_pattern.unroll.flattening", list(range(n_q)))
+        udel = setting(cfg, "codebooks_pattern.unroll.delays", [0] * n_q)
         if list(flat) != list(range(n_q)) or any(udel):
             raise AudiogenError("xp.cfg: only the full unroll (flattened) pattern is supported")
         pattern = "flattened"
     elif modeling == "coarse_first":
         pattern = "coarse_first"
-        delays = list(_get(cfg, "codebooks_pattern.coarse_first.delays", [0] * (n_q - 1)))
+        delays = list(setting(cfg, "codebooks_pattern.coarse_first.delays", [0] * (n_q - 1)))
     else:
         raise AudiogenError(f"xp.cfg: codebook pattern {modeling!r} is not supported")
 
-    dim = int(_get(cfg, tl + "dim"))
-    dropout = float(_get(cfg, tl + "dropout", 0.0))
-    attention_dropout = _get(cfg, tl + "attention_dropout", None)
+    dim = int(setting(cfg, tl + "dim"))
+    dropout = float(setting(cfg, tl + "dropout", 0.0))
+    attention_dropout = setting(cfg, tl + "attention_dropout", None)
     return LMConfig(
-        dim=dim, num_heads=int(_get(cfg, tl + "num_heads")),
-        num_layers=int(_get(cfg, tl + "num_layers")),
-        ffn_dim=int(float(_get(cfg, tl + "hidden_scale", 4)) * dim),
-        num_codebooks=n_q, card=int(_get(cfg, tl + "card")),
-        bias_attn=bool(_get(cfg, tl + "bias_attn", True)),
-        bias_ffn=bool(_get(cfg, tl + "bias_ff", True)),
-        bias_heads=bool(_get(cfg, tl + "bias_proj", True)),
+        dim=dim, num_heads=int(setting(cfg, tl + "num_heads")),
+        num_layers=int(setting(cfg, tl + "num_layers")),
+        ffn_dim=int(float(setting(cfg, tl + "hidden_scale", 4)) * dim),
+        num_codebooks=n_q, card=int(setting(cfg, tl + "card")),
+        bias_attn=bool(setting(cfg, tl + "bias_attn", True)),
+        bias_ffn=bool(setting(cfg, tl + "bias_ff", True)),
+        bias_heads=bool(setting(cfg, tl + "bias_proj", True)),
         dropout=dropout,
         attention_dropout=dropout if attention_dropout is None else float(attention_dropout),
         pattern=pattern, delays=delays, text=text,
         cross_attention=bool(cross), cross_attention_mask=False, text_prefix=False,
-        cfg_dropout=float(_get(cfg, "classifier_free_guidance.training_dropout", 0.1)),
-        max_period=float(_get(cfg, tl + "max_period", 10_000.0)),
+        cfg_dropout=float(setting(cfg, "classifier_free_guidance.training_dropout", 0.1)),
+        max_period=float(setting(cfg, tl + "max_period", 10_000.0)),
     )
 
 
 def generation_defaults_from_xp_cfg(cfg: dict[str, Any]) -> dict[str, Any]:
     """The sampling defaults the release was published with (guidance from its config; the
     rest, and guidance when the config has none, are GenerationConfig's defaults)."""
-    coef = _get(cfg, "classifier_free_guidance.inference_coef", None)
+    coef = setting(cfg, "classifier_free_guidance.inference_coef", None)
     return {} if coef is None else {"cfg_coef": float(coef)}
 
 

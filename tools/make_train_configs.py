@@ -1,28 +1,51 @@
-"""Write the packaged LM training presets (audiogen/configs/lm_*.yaml) from LMTrainConfig.
+"""Write the packaged training presets (audiogen/configs/codec_*.yaml and lm_*.yaml) from
+CodecTrainConfig and LMTrainConfig.
 
-    .venv/bin/python tools/make_lm_configs.py
+    .venv/bin/python tools/make_train_configs.py
 
 Each file is the full config as `config_to_yaml` prints it (one commented line per setting),
-so the presets never drift from the dataclass: tests/test_lm_train_parts.py checks that the
-packaged files equal what this script writes. Edit the values here, not in the files.
+so the presets never drift from the dataclasses: tests/test_train_configs.py checks that the
+packaged files equal what this script writes. Edit the values here, not in the files; run it
+again after adding a setting to either config.
 """
 
 from __future__ import annotations
 
-from audiogen.train.lm_config import CONFIG_DIR, LMTrainConfig, config_to_yaml
+from audiogen.train.codec_config import PRESET_FILES as CODEC_FILES
+from audiogen.train.codec_trainer import CodecTrainConfig
+from audiogen.train.config_file import CONFIG_DIR, config_to_yaml
+from audiogen.train.lm_config import PRESET_FILES as LM_FILES
+from audiogen.train.lm_config import LMTrainConfig
+
+CODEC_PRESETS: dict[str, tuple[str, dict]] = {
+    CODEC_FILES["small"]: (
+        ("Small CPU preset: the default model's codec (the small preset with 4 x 512 codes),\n"
+         "trained on reconstruction losses only (the adversarial ones are slow on a CPU).\n"
+         "Set data."),
+        {"preset": "small", "codec": {"bins": 512, "threshold_ema_dead_code": 0.2},
+         "batch_size": 16, "init_gain": 1.732,
+         "loss_weights": {"adv": 0.0, "feat": 0.0, "l1": 0.1, "mel": 2.0}, "steps": 1500,
+         "checkpoint_every": 100, "validate_every": 250, "log_every": 20}),
+    CODEC_FILES["audiogen-16khz"]: (
+        ("The released AudioGen codec's shape (57M parameters, 4 x 2048 codes at 50 Hz) with\n"
+         "the EnCodec recipe of audiocraft's compression solver: 1 s crops, batch 64, Adam\n"
+         "3e-4 (0.5, 0.9), balanced losses, 200 epochs of 2000 updates. Set data."),
+        {"preset": "audiogen-16khz", "steps": 400000, "checkpoint_every": 5000,
+         "validate_every": 5000, "log_every": 100}),
+}
 
 T5 = {"kind": "t5", "name": "t5-large", "path": "/path/to/t5-large", "dim": 1024,
       "max_length": 512}
 
-PRESETS: dict[str, tuple[str, dict]] = {
-    "lm_small.yaml": (
+LM_PRESETS: dict[str, tuple[str, dict]] = {
+    LM_FILES["small"]: (
         ("Small CPU preset: the project's default model, trained on 2 CPU cores in about an hour\n"
         "on short clips (1-5 s). Set codec (a `small` codec preset: 4 x 1024 codes) and cache."),
         {"preset": "small", "lm": {"card": 1024, "num_layers": 4, "cfg_dropout": 0.1},
          "segment_seconds": 4.0, "batch_size": 16, "steps": 2000, "lr": 1e-3,
          "schedule": "cosine", "warmup_steps": 100, "min_lr_ratio": 0.1, "validate_every": 250,
          "checkpoint_every": 250, "log_every": 10, "precision": "fp32", "num_workers": 1}),
-    "lm_medium.yaml": (
+    LM_FILES["medium"]: (
         ("The released audiogen-medium recipe (audiocraft): 1.5B LM, 10 s segments, batch 128,\n"
         "200k updates, FSDP on 64 GPUs. The text encoder is t5-large from a local folder:\n"
         "set lm.text.path. Set codec (4 x 2048 codes, 50 Hz) and manifest or cache."),
@@ -30,14 +53,14 @@ PRESETS: dict[str, tuple[str, dict]] = {
          "segment_seconds": 10.0, "batch_size": 128, "steps": 200000, "warmup_steps": 3000,
          "parallel": "fsdp", "validate_every": 5000, "checkpoint_every": 5000,
          "log_every": 100, "num_workers": 8}),
-    "lm_paper_base.yaml": (
+    LM_FILES["paper-base"]: (
         ("The paper's 285M base model shape (272M here): one 2048-code stream, T5 text\n"
         "as a prefix and by cross-attention, 5 s segments. Set lm.text.path, codec and data."),
         {"preset": "paper-base", "lm": {"cfg_dropout": 0.1, "text": T5},
          "segment_seconds": 5.0, "batch_size": 128, "steps": 200000, "warmup_steps": 3000,
          "validate_every": 5000, "checkpoint_every": 5000, "log_every": 100,
          "num_workers": 8}),
-    "lm_paper_large.yaml": (
+    LM_FILES["paper-large"]: (
         ("The paper's 1B large model shape (1.05B here), trained on 128 A100 for 200k\n"
         "steps in the paper. Set lm.text.path, codec and data."),
         {"preset": "paper-large", "lm": {"cfg_dropout": 0.1, "text": T5},
@@ -49,8 +72,9 @@ PRESETS: dict[str, tuple[str, dict]] = {
 
 def render() -> dict[str, str]:
     """File name -> text of every preset."""
-    return {name: config_to_yaml(LMTrainConfig(**values), header)
-            for name, (header, values) in PRESETS.items()}
+    return {name: config_to_yaml(cls(**values), header)
+            for cls, presets in ((CodecTrainConfig, CODEC_PRESETS), (LMTrainConfig, LM_PRESETS))
+            for name, (header, values) in presets.items()}
 
 
 if __name__ == "__main__":

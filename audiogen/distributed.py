@@ -137,9 +137,14 @@ def sync_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     average_tensors(grads)
 
 
+def broadcast_(t: torch.Tensor, src: int = 0) -> torch.Tensor:
+    """Overwrite a tensor with rank `src`'s copy, in place on its device."""
+    if is_distributed():
+        dist.broadcast(t, src=src)
+    return t
+
+
 def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
     """Copy parameters and buffers of rank `src` to every rank (start from identical weights)."""
-    if not is_distributed():
-        return
     for t in list(module.parameters()) + list(module.buffers()):
-        dist.broadcast(t.data, src=src)
+        broadcast_(t.data, src=src)
