@@ -209,7 +209,7 @@ def check_codec_train(dry: bool) -> str:
 def _ddp_command() -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
             "2", "-m", "audiogen", "train", "lm", "--config", "lm.yaml", "--no-progress",
-            "--out", "ddp", "parallel=ddp", "grad_accum=2", "steps=3"]
+            "-o", "ddp", "parallel=ddp", "grad_accum=2", "steps=3"]
 
 
 def check_ddp(dry: bool) -> str:
@@ -224,7 +224,8 @@ def check_ddp(dry: bool) -> str:
         text = config_to_yaml(_lm_config({"cache": "CACHE", "codec": "CODEC"}, dry))
         from audiogen.cli.main import build_parser
 
-        build_parser().parse_args(command[command.index("audiogen") + 1:])
+        argv = command[command.index("audiogen") + 1:]
+        build_parser(argv).parse_args(argv)  # the parser holds only the command argv names
         raise Skip(f"dry run (lm.yaml of {len(text.splitlines())} lines parses)")
     _device(dry)
     if torch.cuda.device_count() < 2:
