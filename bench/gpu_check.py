@@ -209,7 +209,7 @@ def check_codec_train(dry: bool) -> str:
 def _ddp_command() -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
             "2", "-m", "audiogen", "train", "lm", "--config", "lm.yaml", "--no-progress",
-            "--out", "ddp", "parallel=ddp", "grad_accum=2", "steps=3"]
+            "-o", "ddp", "parallel=ddp", "grad_accum=2", "steps=3"]
 
 
 def check_ddp(dry: bool) -> str:

@@ -57,7 +57,7 @@ def test_each_process_takes_a_gpu_it_can_see(monkeypatch):
     """torchrun's LOCAL_RANK 3 with only one visible GPU (a launcher that isolates them)."""
     monkeypatch.setenv("LOCAL_RANK", "3")
     monkeypatch.setenv("WORLD_SIZE", "1")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # (CPU-only machines too)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # resolve_device asks first
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
     assert distributed.init("cuda") == torch.device("cuda", 0)
