@@ -73,6 +73,21 @@ def test_codebooks_read_nothing_once_initialised():
     assert not torch.equal(rvq.codebooks[0].embed, before)  # re-initialised by k-means
 
 
+
+def test_dead_codes_of_all_codebooks_are_read_once_per_forward(monkeypatch):
+    """The counts decide how many random vectors are drawn: one read for all codebooks."""
+    rvq = ResidualVectorQuantizer(8, n_q=3, bins=64, kmeans_iters=2).train()
+    latent = torch.randn(2, 8, 40)
+    rvq(latent)  # k-means on the first batch: reads the flags
+    reads = []
+    tolist = torch.Tensor.tolist
+    monkeypatch.setattr(torch.Tensor, "tolist", lambda t: reads.append(t.shape) or tolist(t))
+    with SyncRecorder() as recorder:
+        out = rvq(latent)
+    assert recorder.seen == []
+    assert reads == [(3,)]
+    assert out.metrics["vq/dead_codes_replaced"] > 0  # 80 vectors for 64 codes: some unused
+
 def test_balancer_reads_nothing_back():
     from audiogen.codec.balancer import Balancer
 
