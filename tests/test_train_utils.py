@@ -8,6 +8,7 @@ import torch
 
 from audiogen.errors import AudiogenError, DamagedFileError
 from audiogen.model_dir import read_weights
+from audiogen.seeding import derive_seed, host_uniform
 from audiogen.train.checkpoint import (
     CheckpointManager,
     load_state,
@@ -166,3 +167,11 @@ def test_overrides_types_and_errors():
     for bad in (["nope=1"], ["steps=1.5"], ["lr=fast"], ["flag=1"], ["steps"], ["lr.x=1"]):
         with pytest.raises(AudiogenError):
             apply_overrides(_Config(), bad)
+
+
+def test_host_uniform_is_torch_rand_from_the_same_seed():
+    """Drawn without a tensor, the number torch drew before: earlier runs keep their numbers."""
+    for step in range(2000):
+        seed = derive_seed(3, "disc", step)
+        expected = torch.rand((), generator=torch.Generator().manual_seed(seed)).item()
+        assert host_uniform(3, "disc", step) == expected
