@@ -51,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
         resolve_device(args.device)  # a device this machine lacks fails before any work
     config = CodecTrainConfig()
     saved = run_dir / "train_config.json"
-    if saved.is_file():  # a resumed run keeps its settings unless told otherwise
-        config = parse_config(CodecTrainConfig, read_json(saved), str(saved))
+    if saved.is_file():  # a resumed run keeps its settings unless told otherwise; settings
+        # added since it began are missing from its file and take their defaults, which keep
+        # what the trainer did before them
+        config = parse_config(CodecTrainConfig, read_json(saved), str(saved), partial=True)
     flags = {"data": args.data, "preset": args.preset, "steps": args.steps,
              "export_dir": args.export, "device": args.device}
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(args.overrides)
