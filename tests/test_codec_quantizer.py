@@ -184,3 +184,21 @@ def test_buffers_stay_in_sync_under_distributed_training():
     assert a["codebooks.0.inited"].item() == 1
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_training_forward_computes_in_float32_under_autocast():
+    """Under mixed precision the codec's layers hand over bfloat16 latents; the codes, the
+    codebook updates and the commitment loss are those of the same latents in float32."""
+    latent = _latents().bfloat16()
+    plain, mixed = (_rvq(threshold_ema_dead_code=2.0).train() for _ in range(2))
+    mixed.load_state_dict(plain.state_dict())
+    torch.manual_seed(0)
+    expected = plain(latent.float())
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mixed(latent)
+    assert out.quantized.dtype == out.commitment_loss.dtype == torch.float32
+    assert torch.equal(out.codes, expected.codes)
+    assert torch.equal(out.commitment_loss, expected.commitment_loss)
+    for key, value in plain.state_dict().items():
+        assert torch.equal(mixed.state_dict()[key], value), key

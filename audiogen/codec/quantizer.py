@@ -37,8 +37,8 @@ random vectors are drawn (drawing a fixed number instead would change the random
 with it every run's numbers). The replacements wait for that read at the end of the forward,
 which changes no number: nothing between draws from the random generator or reads the replaced
 codes. With several processes the broadcast number of active codebooks is read too.
-The quantizer always computes in float32, also under autocast: distances, EMA statistics and
-the commitment loss need the precision.
+The forward pass computes in float32 also under autocast (mixed-precision training): the
+distances, EMA statistics and commitment loss need the precision.
 """
 
 from __future__ import annotations
