@@ -10,7 +10,7 @@ One line per check, `PASS`, `FAIL` or `SKIP`, with its time and what it measured
                  default), 2 prompts x 5 s: finite audio, real-time factor of the second call
   lm-train-bf16  5 LM training steps (tiny model, token cache), precision bf16: finite losses
   lm-train-fp16  the same in fp16 (loss scaling)
-  codec-train    5 codec training steps (tiny codec, adversarial losses on), precision bf16:
+  codec-train    5 codec training steps (tiny codec with an LSTM, adversarial losses on), bf16:
                  finite losses, the layers in bfloat16, the weights in float32
   ddp            2 processes (torchrun, NCCL), 3 LM steps; skipped with fewer than 2 GPUs
   bench          bench/generate.py --gpu --quick (the released medium shape against the
@@ -187,7 +187,7 @@ def check_codec_train(dry: bool) -> str:
     def config(data: str) -> CodecTrainConfig:
         return CodecTrainConfig(
             data=data, codec={"n_filters": 4, "ratios": [4, 2], "dimension": 8,
-                              "lstm_layers": 0, "n_q": 2, "bins": 16},
+                              "lstm_layers": 1, "n_q": 2, "bins": 16},  # an LSTM as the presets
             disc_filters=4, batch_size=4, segment_seconds=0.25, valid_clips=2,
             steps=TRAIN_STEPS, disc_update_share=1.0, device=str(device), precision="bf16")
 
