@@ -10,7 +10,8 @@ One line per check, `PASS`, `FAIL` or `SKIP`, with its time and what it measured
                  default), 2 prompts x 5 s: finite audio, real-time factor of the second call
   lm-train-bf16  5 LM training steps (tiny model, token cache), precision bf16: finite losses
   lm-train-fp16  the same in fp16 (loss scaling)
-  codec-train    5 codec training steps (tiny codec, adversarial losses on)
+  codec-train    5 codec training steps (tiny codec with an LSTM, adversarial losses on), bf16:
+                 finite losses, the layers in bfloat16, the weights in float32
   ddp            2 processes (torchrun, NCCL), 3 LM steps; skipped with fewer than 2 GPUs
   bench          bench/generate.py --gpu --quick (the released medium shape against the
                  reference); skipped without the reference environment (.venv-ref)
@@ -179,17 +180,19 @@ def check_codec_train(dry: bool) -> str:
 
     import numpy as np
     import soundfile as sf
+    import torch
 
     from audiogen.train.codec_trainer import CodecTrainConfig, CodecTrainer
 
     def config(data: str) -> CodecTrainConfig:
         return CodecTrainConfig(
             data=data, codec={"n_filters": 4, "ratios": [4, 2], "dimension": 8,
-                              "lstm_layers": 0, "n_q": 2, "bins": 16},
+                              "lstm_layers": 1, "n_q": 2, "bins": 16},  # an LSTM as the presets
             disc_filters=4, batch_size=4, segment_seconds=0.25, valid_clips=2,
-            steps=TRAIN_STEPS, disc_update_share=1.0, device=str(device))
+            steps=TRAIN_STEPS, disc_update_share=1.0, device=str(device), precision="bf16")
 
-    _say(dry, f"train a tiny codec {TRAIN_STEPS} steps on CUDA (adversarial losses on)")
+    _say(dry, f"train a tiny codec {TRAIN_STEPS} steps on CUDA, precision bf16 (adversarial "
+         "losses on)")
     device = _device(dry)
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(4):
@@ -197,12 +200,22 @@ def check_codec_train(dry: bool) -> str:
             sf.write(f"{tmp}/{i}.wav", (0.4 * np.sin(2 * np.pi * 220 * (i + 1) * t))
                      .astype(np.float32), 16000)
         trainer = CodecTrainer(config(tmp), Path(tmp) / "run")
+        seen = set()  # a CPU (dry run) computes in float32
+        trainer.codec.decoder.conv_out.register_forward_hook(
+            lambda module, inputs, out: seen.add(out.dtype))
         begin = time.perf_counter()
-        mel = [float(trainer.train_step()["g/mel"]) for _ in range(TRAIN_STEPS)]
+        mel = []
+        for step in range(TRAIN_STEPS):
+            trainer.step = step
+            mel.append(trainer.train_step()["g/mel"])
         _sync()
         seconds = time.perf_counter() - begin
     if not all(math.isfinite(x) for x in mel):
         raise AssertionError(f"non-finite mel losses {mel}")
+    expected = torch.float32 if dry else torch.bfloat16
+    if seen != {expected} or any(p.dtype != torch.float32 for p in trainer.codec.parameters()):
+        raise AssertionError(f"decoder output {seen} (expected {expected}), weights "
+                             f"{ {p.dtype for p in trainer.codec.parameters()} }")
     return f"mel {mel[0]:.3f} -> {mel[-1]:.3f}, {seconds / TRAIN_STEPS * 1000:.0f} ms/step"
 
 

@@ -119,6 +119,13 @@ def test_train_codec_cli_trains_resumes_and_exports(tmp_path, stereo_wav, capsys
     assert json.loads((tmp_path / "exported" / "codec.json").read_text())["trained_by"]["step"] == 3
     assert run_cli("train", "codec", "--out", run, "no_such_setting=1") == 2
     assert "unknown setting" in capsys.readouterr().err
+    # a run begun before some settings existed resumes with their defaults
+    saved = json.loads((run / "train_config.json").read_text())
+    del saved["precision"], saved["adv_warmup_steps"]
+    (run / "train_config.json").write_text(json.dumps(saved))
+    assert run_cli("train", "codec", "--out", run, "--steps", 4, "--no-progress") == 0
+    assert "trained 4 steps" in capsys.readouterr().out
+    assert json.loads((run / "train_config.json").read_text())["precision"] == "fp32"
 
 
 def test_train_codec_cli_takes_a_yaml_config(tmp_path, stereo_wav, capsys):

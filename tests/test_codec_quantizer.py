@@ -122,6 +122,30 @@ def test_dead_codes_are_replaced_by_batch_vectors():
     assert (book.cluster_size >= 2.0 - 1e-6).all()
 
 
+
+@pytest.mark.parametrize("n", [40, 7])  # enough vectors (a permutation), too few (repeats)
+def test_dead_code_replacement_equals_boolean_indexing(n):
+    """The i-th dead code takes the i-th random vector, as `embed[dead] = fresh` gave before
+    the replacement stopped reading the mask's indices back."""
+    book = _rvq(n_q=1, bins=16, threshold_ema_dead_code=2.0).codebooks[0]
+    book.embed.normal_()
+    book.embed_avg.normal_()
+    book.cluster_size.uniform_(0, 4)
+    dead = book.dead_codes()
+    x = torch.randn(n, 8)
+    expected = {k: v.clone() for k, v in book.state_dict().items()}
+    torch.manual_seed(1)
+    fresh = x[torch.randperm(n)[:int(dead.sum())]] if n >= 16 else \
+        x[torch.randint(0, n, (int(dead.sum()),))]
+    expected["embed"][dead] = fresh
+    expected["embed_avg"][dead] = fresh * 2.0
+    expected["cluster_size"][dead] = 2.0
+    torch.manual_seed(1)
+    book.replace_dead_codes(x, dead, int(dead.sum()))
+    assert 0 < int(dead.sum()) < 16
+    for key, value in book.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+
 def test_straight_through_gradient_and_commitment_loss():
     rvq = _rvq().train()
     x = _latents().requires_grad_(True)
@@ -160,3 +184,21 @@ def test_buffers_stay_in_sync_under_distributed_training():
     assert a["codebooks.0.inited"].item() == 1
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_training_forward_computes_in_float32_under_autocast():
+    """Under mixed precision the codec's layers hand over bfloat16 latents; the codes, the
+    codebook updates and the commitment loss are those of the same latents in float32."""
+    latent = _latents().bfloat16()
+    plain, mixed = (_rvq(threshold_ema_dead_code=2.0).train() for _ in range(2))
+    mixed.load_state_dict(plain.state_dict())
+    torch.manual_seed(0)
+    expected = plain(latent.float())
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mixed(latent)
+    assert out.quantized.dtype == out.commitment_loss.dtype == torch.float32
+    assert torch.equal(out.codes, expected.codes)
+    assert torch.equal(out.commitment_loss, expected.commitment_loss)
+    for key, value in plain.state_dict().items():
+        assert torch.equal(mixed.state_dict()[key], value), key

@@ -163,6 +163,20 @@ def test_bad_settings_are_clear_errors(tmp_path, data_dir):
         CodecTrainer(tiny_config(data_dir, codec={"n_filterz": 3}), tmp_path / "r")
     with pytest.raises(AudiogenError, match="no such folder or manifest"):
         CodecTrainer(tiny_config(tmp_path / "nowhere"), tmp_path / "r")
+    with pytest.raises(AudiogenError, match=r"precision must be one of \('fp32', 'bf16'\)"):
+        CodecTrainer(tiny_config(data_dir, precision="fp16"), tmp_path / "r")
+
+
+def test_non_finite_loss_stops_before_the_generator_update(tmp_path, data_dir):
+    trainer = CodecTrainer(tiny_config(data_dir), tmp_path / "run")
+    trainer.train_step()
+    trainer.mel_loss.forward = lambda y, x: (y - x).abs().mean() * float("nan")
+    before = {k: v.clone() for k, v in trainer.codec.state_dict().items()
+              if not k.startswith("quantizer.")}  # codebooks learn in the forward pass
+    with pytest.raises(AudiogenError, match=r"non-finite loss at step 0: g/mel\. Lower lr"):
+        trainer.train_step()
+    for key, value in before.items():
+        assert torch.equal(trainer.codec.state_dict()[key], value), key
 
 
 def test_overfit_one_clip_halves_mel_distance(tmp_path):

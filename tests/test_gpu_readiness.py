@@ -91,6 +91,44 @@ def test_lm_training_steps_under_bf16_autocast(tmp_path):
     assert losses[torch.bfloat16] == pytest.approx(losses[None], rel=1e-3)
 
 
+
+def test_codec_training_steps_under_bf16_autocast(tmp_path):
+    """precision=bf16 is a CUDA setting; forced here on the CPU's autocast: the codec's and the
+    discriminator's layers run in bfloat16, the weights, codebooks and optimizer state stay
+    float32. The first step (same weights, same batch) gives every loss within 1% of float32's
+    (measured: 1e-3 at most); 8 steps lower the mel loss by a third in both precisions, ending
+    within 5% of each other (measured: 0.9%). (init_gain: an untrained codec without it outputs
+    near silence, whose log-mel magnifies rounding: 6% apart at the first step.)"""
+    from test_codec_train import tiny_config, write_clip
+
+    from audiogen.train.codec_trainer import CodecTrainer
+
+    write_clip(tmp_path / "a.wav", 1.5)
+    write_clip(tmp_path / "b.wav", 1.0, freq=880.0, seed=1)
+    runs = {}
+    for amp in (None, torch.bfloat16):
+        trainer = CodecTrainer(tiny_config(tmp_path, precision="bf16", init_gain=1.732,
+                                           disc_update_share=1.0), tmp_path / str(amp))
+        assert trainer.amp_dtype is None  # on a CPU the setting is ignored...
+        trainer.amp_dtype = amp  # ...unless forced, as here
+        seen = []
+        for layer in (trainer.codec.decoder.conv_out, trainer.disc.discriminators[0].post):
+            layer.register_forward_hook(lambda m, i, out, seen=seen: seen.append(out.dtype))
+        runs[amp] = []
+        for step in range(8):
+            trainer.step = step
+            runs[amp].append(trainer.train_step())
+        assert set(seen) == {amp or torch.float32}
+        state = [*trainer.codec.state_dict().values(), *trainer.disc.state_dict().values(),
+                 *(v for s in trainer.opt_g.state.values() for k, v in s.items() if k != "step")]
+        assert {t.dtype for t in state} == {torch.float32}
+    fp32, bf16 = runs[None], runs[torch.bfloat16]
+    for key in ("g/l1", "g/mel", "g/adv", "g/feat", "g/commitment", "d/hinge"):
+        assert bf16[0][key] == pytest.approx(fp32[0][key], rel=1e-2), key
+    for run in (fp32, bf16):
+        assert run[-1]["g/mel"] < 2 / 3 * run[0]["g/mel"]
+    assert bf16[-1]["g/mel"] == pytest.approx(fp32[-1]["g/mel"], rel=0.05)
+
 def test_dataloader_pins_the_batch_dataclasses(monkeypatch):
     """DataLoader(pin_memory=True) hands a batch object to its own pin_memory(); without one,
     a dataclass batch would stay in pageable memory. (Pinning needs CUDA: simulated.)"""

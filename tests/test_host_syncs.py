@@ -1,7 +1,7 @@
 """No host synchronisation on the hot paths, seen on a CPU with a dispatch-mode recorder
 (tests/sync_detector.py): the fast decoder's loop, an LM training micro-batch, a codebook
 update once initialised, the codec's gradient balancer; and one read of the device per LM
-optimizer step."""
+optimizer step, two per codec training step."""
 
 from __future__ import annotations
 
@@ -73,6 +73,21 @@ def test_codebooks_read_nothing_once_initialised():
     assert not torch.equal(rvq.codebooks[0].embed, before)  # re-initialised by k-means
 
 
+
+def test_dead_codes_of_all_codebooks_are_read_once_per_forward(monkeypatch):
+    """The counts decide how many random vectors are drawn: one read for all codebooks."""
+    rvq = ResidualVectorQuantizer(8, n_q=3, bins=64, kmeans_iters=2).train()
+    latent = torch.randn(2, 8, 40)
+    rvq(latent)  # k-means on the first batch: reads the flags
+    reads = []
+    tolist = torch.Tensor.tolist
+    monkeypatch.setattr(torch.Tensor, "tolist", lambda t: reads.append(t.shape) or tolist(t))
+    with SyncRecorder() as recorder:
+        out = rvq(latent)
+    assert recorder.seen == []
+    assert reads == [(3,)]
+    assert out.metrics["vq/dead_codes_replaced"] > 0  # 80 vectors for 64 codes: some unused
+
 def test_balancer_reads_nothing_back():
     from audiogen.codec.balancer import Balancer
 
@@ -96,3 +111,31 @@ def test_text_prefix_training_forward_reads_nothing_back():
         loss, _ = lm.compute_loss(codes, _cond(4), frame_mask)
         loss.backward()
     assert recorder.seen == []
+
+
+def test_codec_training_step_reads_the_device_twice(tmp_path, monkeypatch):
+    """After the first step (k-means, optimizer state): the quantizer's dead-code counts and
+    the step's losses and metrics, nothing else (the discriminator's coin is drawn on the
+    host)."""
+    from test_codec_train import tiny_config, write_clip
+
+    from audiogen.train.codec_trainer import CodecTrainer
+
+    write_clip(tmp_path / "a.wav", 1.0)
+    trainer = CodecTrainer(tiny_config(tmp_path, disc_update_share=0.5), tmp_path / "run")
+    trainer.train_step()
+    reads = []
+    tolist = torch.Tensor.tolist
+    monkeypatch.setattr(torch.Tensor, "tolist", lambda t: reads.append(t.shape) or tolist(t))
+    updates = 0
+    for step in range(1, 4):  # the discriminator updated at steps 2 and 3 (seed 3)
+        trainer.step = step
+        # Adam's step counters and the data crops are CPU tensors on any device
+        with SyncRecorder(ignore=("torch/optim/", "audiogen/data/")) as recorder:
+            metrics = trainer.train_step()
+        assert recorder.seen == []
+        # 2 codebooks' counts; the non-finite count and every metric but the 3 vq/ numbers
+        assert reads == [(2,), (1 + len(metrics) - 3,)]
+        reads.clear()
+        updates += "d/hinge" in metrics
+    assert updates == 2

@@ -9,6 +9,7 @@ import torch
 
 from audiogen.errors import AudiogenError, DamagedFileError
 from audiogen.model_dir import read_weights
+from audiogen.seeding import derive_seed, host_uniform
 from audiogen.train.checkpoint import (
     CheckpointManager,
     load_state,
@@ -174,3 +175,11 @@ def test_periodic_actions_run_every_n_steps_and_at_the_end():
     assert [s for s in range(1, 8) if due(s, 3, last=s == 7)] == [3, 6, 7]
     assert not any(due(s, 0, last=s == 7) for s in range(1, 8))  # 0: off, even at the end
     assert (end_step(100, 0), end_step(100, 40), end_step(100, 400)) == (100, 40, 100)
+
+
+def test_host_uniform_is_torch_rand_from_the_same_seed():
+    """Drawn without a tensor, the number torch drew before: earlier runs keep their numbers."""
+    for step in range(2000):
+        seed = derive_seed(3, "disc", step)
+        expected = torch.rand((), generator=torch.Generator().manual_seed(seed)).item()
+        assert host_uniform(3, "disc", step) == expected

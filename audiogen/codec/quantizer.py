@@ -30,6 +30,15 @@ Distributed training (torch.distributed initialised, world size > 1): the batch 
 step 2 are summed over all processes (all-reduce) before the EMA, k-means and dead-code
 replacement are computed on rank 0 and broadcast, and the random number of active codebooks is
 broadcast from rank 0, so every process holds identical codebooks at every step.
+
+Host reads (each one a stall on a GPU): once initialised, a training forward reads the device
+once, the dead-code counts of all its codebooks together, because a count decides how many
+random vectors are drawn (drawing a fixed number instead would change the random stream, and
+with it every run's numbers). The replacements wait for that read at the end of the forward,
+which changes no number: nothing between draws from the random generator or reads the replaced
+codes. With several processes the broadcast number of active codebooks is read too.
+The forward pass computes in float32 also under autocast (mixed-precision training): the
+distances, EMA statistics and commitment loss need the precision.
 """
 
 from __future__ import annotations
@@ -130,9 +139,15 @@ class Codebook(nn.Module):
         self._inited_on_host = False
         super()._load_from_state_dict(*args, **kwargs)
 
+    @property
+    def needs_init(self) -> bool:
+        """Whether `initialise` may still run k-means (known on the host, no read)."""
+        return not self._inited_on_host
+
     @torch.no_grad()
-    def update(self, x: torch.Tensor, codes: torch.Tensor) -> int:
-        """EMA step with vectors x [N, D] assigned to codes [N]; returns codes replaced."""
+    def update(self, x: torch.Tensor, codes: torch.Tensor) -> None:
+        """EMA step with vectors x [N, D] assigned to codes [N] (dead codes are replaced
+        afterwards, by `replace_dead_codes`)."""
         counts = torch.bincount(codes, minlength=self.bins).to(x.dtype)
         sums = torch.zeros_like(self.embed).index_add_(0, codes, x)
         distributed.all_reduce_sum_(counts)
@@ -142,21 +157,28 @@ class Codebook(nn.Module):
         total = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.epsilon) / (total + self.bins * self.epsilon) * total
         self.embed.copy_(self.embed_avg / smoothed[:, None])
-        return self._replace_dead_codes(x)
 
-    def _replace_dead_codes(self, x: torch.Tensor) -> int:
-        if self.threshold_ema_dead_code <= 0:
-            return 0
-        dead = self.cluster_size < self.threshold_ema_dead_code
-        n_dead = int(dead.sum().item())  # identical on every process: cluster_size is synced
+    def dead_codes(self) -> torch.Tensor:
+        """Mask [bins] of the codes whose EMA usage fell under the threshold (on the device)."""
+        return self.cluster_size < self.threshold_ema_dead_code
+
+    @torch.no_grad()
+    def replace_dead_codes(self, x: torch.Tensor, dead: torch.Tensor, n_dead: int) -> None:
+        """Give the `n_dead` codes of mask `dead` [bins] random vectors of x [N, D].
+
+        `n_dead` (read by the caller) is identical on every process: cluster_size is synced.
+        """
         if n_dead == 0:
-            return 0
+            return
         fresh = _sample_vectors(x, n_dead)
-        self.embed[dead] = fresh
-        self.embed_avg[dead] = fresh * self.threshold_ema_dead_code
-        self.cluster_size[dead] = self.threshold_ema_dead_code
+        # the i-th dead code takes fresh[i], as `embed[dead] = fresh` would, but without the
+        # mask's indices being read back to the host
+        taken = fresh[(dead.cumsum(0) - 1).clamp(min=0)]
+        self.embed.copy_(torch.where(dead[:, None], taken, self.embed))
+        self.embed_avg.copy_(torch.where(dead[:, None], taken * self.threshold_ema_dead_code,
+                                         self.embed_avg))
+        self.cluster_size.masked_fill_(dead, self.threshold_ema_dead_code)
         self._broadcast_buffers()
-        return n_dead
 
 
 @dataclass
@@ -183,31 +205,55 @@ class ResidualVectorQuantizer(nn.Module):
     def _active_codebooks(self) -> int:
         if not (self.training and self.random_active_codebooks):
             return self.n_q
-        n = torch.randint(1, self.n_q + 1, (1,), device=self.codebooks[0].embed.device)
-        distributed.broadcast_(n)  # all processes must update the same codebooks
-        return int(n.item())
+        # drawn by the host's generator (seeded with the device's), so nothing is read back
+        n = torch.randint(1, self.n_q + 1, (1,))
+        if distributed.is_distributed():  # all processes must update the same codebooks
+            n = distributed.broadcast_(n.to(self.codebooks[0].embed.device))
+        return int(n.tolist()[0])
+
+    def _replace_dead_codes(self, pending: list[tuple[Codebook, torch.Tensor]]) -> int:
+        """Replace the dead codes of the (codebook, its input vectors [N, D]) pairs, in order,
+        after one read of all their counts; returns the number of codes replaced."""
+        pending = [(book, x) for book, x in pending if book.threshold_ema_dead_code > 0]
+        if not pending:
+            return 0
+        dead = [book.dead_codes() for book, _ in pending]
+        counts = torch.stack([d.sum() for d in dead]).tolist()
+        for (book, x), mask, n_dead in zip(pending, dead, counts):
+            book.replace_dead_codes(x, mask, n_dead)
+        return sum(counts)
 
     def forward(self, latent: torch.Tensor) -> QuantizerOutput:
         """Quantize latent [B, D, F]; in training mode this also updates the codebooks."""
         assert latent.dim() == 3 and latent.shape[1] == self.dim, latent.shape
+        with torch.autocast(latent.device.type, enabled=False):
+            return self._quantize(latent.float())
+
+    def _quantize(self, latent: torch.Tensor) -> QuantizerOutput:
         batch, dim, frames = latent.shape
         x = latent.transpose(1, 2).reshape(-1, dim)  # [B*F, D]
         n_q = self._active_codebooks()
         residual = x
         quantized = torch.zeros_like(x)
         codes, losses, replaced = [], [], 0
+        pending: list[tuple[Codebook, torch.Tensor]] = []  # dead codes to replace
         for codebook in self.codebooks[:n_q]:
             if self.training:
+                if codebook.needs_init:  # k-means draws after the replacements before it
+                    replaced += self._replace_dead_codes(pending)
+                    pending = []
                 codebook.initialise(residual.detach())
             index = codebook.encode(residual.detach())
             q = codebook.decode(index)
             if self.training:
-                replaced += codebook.update(residual.detach(), index)
+                codebook.update(residual.detach(), index)
+                pending.append((codebook, residual.detach()))
             # the residual keeps its gradient path to the encoder for the commitment loss
             losses.append(F.mse_loss(residual, q.detach()))
             residual = residual - q.detach()
             quantized = quantized + q.detach()
             codes.append(index)
+        replaced += self._replace_dead_codes(pending)
         if self.training:  # straight-through: forward value q, gradient of the identity
             quantized = x + (quantized - x).detach()
         quantized = quantized.view(batch, frames, dim).transpose(1, 2)

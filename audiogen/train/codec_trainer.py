@@ -7,7 +7,17 @@ One step, read top to bottom in `CodecTrainer.train_step`:
     with probability disc_update_share: one discriminator step on hinge(D(y.detach()), D(x))
     losses = {l1, mel, adv, feat}(y, x)            balanced w.r.t. y by `Balancer`
     commitment loss                                 added unbalanced, same backward
+    one read of the losses and metrics; any non-finite loss on any process -> stop
     average gradients over processes, Adam step
+
+Precision (`precision=bf16`, CUDA): the codec's and the discriminator's layers run under
+bfloat16 autocast; the quantizer, the losses, the balancer, the weights and the optimizer
+state stay float32.
+
+Host reads (stalls on a GPU): one per step, the losses and metrics with the count of
+non-finite losses over all processes, before the generator's update (as in the LM trainer),
+plus the quantizer's one per forward (its dead-code counts, audiogen/codec/quantizer.py). The
+discriminator's coin flip is drawn on the host.
 
 Reproducibility: the torch RNG is re-seeded at every step from (seed, step, rank) and the data
 crops depend only on (seed, step, item index), so a resumed run repeats an uninterrupted one
@@ -23,6 +33,7 @@ codebooks in sync itself. Rank 0 validates, logs and writes checkpoints.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +59,7 @@ from audiogen.data.weighted import parse_sources
 from audiogen.errors import AudiogenError
 from audiogen.fileio import read_json, write_json
 from audiogen.model_dir import read_weights
-from audiogen.seeding import derive_seed
+from audiogen.seeding import derive_seed, host_uniform
 from audiogen.train import loop
 from audiogen.train.checkpoint import CheckpointManager, load_state, save_state, save_weights
 from audiogen.train.loop import NonFiniteLoss
@@ -56,6 +67,7 @@ from audiogen.train.overrides import config_to_dict
 
 # what to change first after a non-finite loss (the LM trainer names its own)
 NON_FINITE_ADVICE = "lower lr"
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # precision setting -> autocast dtype
 
 
 @dataclass
@@ -103,6 +115,8 @@ class CodecTrainConfig:
     seed: int = 0  # seeds model init, crops and every step's randomness
     device: str = "auto"  # "cpu", "cuda" or "auto"
     num_threads: int = 0  # torch CPU threads per process; 0: torch's default
+    precision: str = "fp32"  # "bf16": the codec's and discriminator's layers under bfloat16
+    # autocast on CUDA (quantizer, losses, weights and optimizer stay float32); CPUs run fp32
 
     def codec_config(self) -> CodecConfig:
         if self.init_from:
@@ -126,6 +140,8 @@ class CodecTrainer:
         if c.num_threads > 0:
             torch.set_num_threads(c.num_threads)
         self.device = distributed.init(c.device)
+        # autocast dtype: CUDA only (a test may force it on a CPU)
+        self.amp_dtype = PRECISIONS.get(c.precision) if self.device.type == "cuda" else None
         self.rank, self.world = distributed.rank(), distributed.world_size()
         if c.batch_size % self.world:
             raise AudiogenError(f"batch_size {c.batch_size} (global) must be a multiple of the "
@@ -133,6 +149,9 @@ class CodecTrainer:
         self.local_batch = c.batch_size // self.world
         if not 0 <= c.disc_update_share <= 1:
             raise AudiogenError("disc_update_share must be between 0 and 1.")
+        if c.precision not in PRECISIONS:
+            raise AudiogenError(f"precision must be one of {tuple(PRECISIONS)}, got "
+                                f"{c.precision!r}.")
         self.weights = {k: float(w) for k, w in c.loss_weights.items() if w > 0}
         unknown = set(self.weights) - {"adv", "feat", "l1", "mel"}
         if unknown or not self.weights:
@@ -201,6 +220,18 @@ class CodecTrainer:
         return range(self.rank * self.local_batch, (self.rank + 1) * self.local_batch)
 
     # --- one step ---
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
+                              enabled=self.amp_dtype is not None)
+
+    def _discriminate(self, wav: torch.Tensor) -> tuple[list[torch.Tensor],
+                                                         list[list[torch.Tensor]]]:
+        """The discriminator's logits and feature maps of wav [b, 1, T], in float32 (the
+        losses are computed in float32 whatever the precision of its layers)."""
+        with self._autocast():
+            logits, fmaps = self.disc(wav)
+        return [t.float() for t in logits], [[t.float() for t in f] for f in fmaps]
+
     def train_step(self) -> dict[str, float]:
         """One optimisation step on the batch of step `self.step`; returns local metrics."""
         c, step = self.config, self.step
@@ -211,51 +242,63 @@ class CodecTrainer:
             self.codec.encoder.eval()
             self.codec.quantizer.eval()
         self.disc.train()
-        out = self.codec(x)
-        y = out.audio
-        metrics: dict[str, float] = {k: float(v) for k, v in out.metrics.items()}
+        with self._autocast():
+            out = self.codec(x)
+        y = out.audio.float()
+        metrics: dict[str, float] = dict(out.metrics)  # numbers the host knows already
+        losses: dict[str, torch.Tensor] = {}  # read once, with the balancer's metrics
 
         warming = step < c.adv_warmup_steps
-        update_disc = self.adversarial and (warming or torch.rand(
-            (), generator=torch.Generator().manual_seed(derive_seed(c.seed, "disc", step))
-        ).item() < c.disc_update_share)
+        update_disc = self.adversarial and (
+            warming or host_uniform(c.seed, "disc", step) < c.disc_update_share)
         if update_disc:
             self.disc.requires_grad_(True)
-            logits_fake, _ = self.disc(y.detach())
-            logits_real, _ = self.disc(x)
+            logits_fake, _ = self._discriminate(y.detach())
+            logits_real, _ = self._discriminate(x)
             d_loss = hinge_discriminator(logits_fake, logits_real)
-            self._check_finite({"d/hinge": d_loss})
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             distributed.sync_gradients(self.disc.parameters())
+            # a non-finite loss is found by the step's one read, before the generator's
+            # update; the run stops there, so this update is never saved
             self.opt_d.step()
-            metrics["d/hinge"] = d_loss.item()
+            losses["d/hinge"] = d_loss.detach()
 
-        losses = {"l1": l1_time(y, x), "mel": self.mel_loss(y, x)}
+        balanced = {"l1": l1_time(y, x), "mel": self.mel_loss(y, x)}
         if self.adversarial and not warming:
             self.disc.requires_grad_(False)  # only d(loss)/dy is needed through D
-            logits_fake, fmaps_fake = self.disc(y)
+            logits_fake, fmaps_fake = self._discriminate(y)
             with torch.no_grad():
-                _, fmaps_real = self.disc(x)
-            losses["adv"] = hinge_generator(logits_fake)
-            losses["feat"] = relative_feature_matching(fmaps_fake, fmaps_real)
+                _, fmaps_real = self._discriminate(x)
+            balanced["adv"] = hinge_generator(logits_fake)
+            balanced["feat"] = relative_feature_matching(fmaps_fake, fmaps_real)
         commitment = out.commitment_loss
-        named = {f"g/{k}": v for k, v in losses.items()} | {"g/commitment": commitment}
-        self._check_finite(named)
         self.opt_g.zero_grad(set_to_none=True)
-        metrics.update(self.balancer.backward(
-            {k: v for k, v in losses.items() if k in self.weights}, y,
-            other_loss=c.commitment_weight * commitment))
+        others = self.balancer.backward(
+            {k: v for k, v in balanced.items() if k in self.weights}, y,
+            other_loss=c.commitment_weight * commitment)
+        losses.update({f"g/{k}": v.detach() for k, v in balanced.items()})
+        losses["g/commitment"] = commitment.detach()
+        metrics.update(self._read(losses, others))
         distributed.sync_gradients(self.codec.parameters())
         self.opt_g.step()
-        metrics.update({k: v.item() for k, v in named.items()})
         return metrics
 
-    def _check_finite(self, losses: dict[str, torch.Tensor]) -> None:
-        bad = [k for k, v in losses.items() if not torch.isfinite(v).all()]
-        if distributed.all_reduce_sum(float(len(bad))) > 0:
+    def _read(self, losses: dict[str, torch.Tensor], others: dict[str, torch.Tensor]
+              ) -> dict[str, float]:
+        """The step's one host read: the losses, the other metrics and the number of
+        non-finite losses over all processes, in one transfer. Raises NonFiniteLoss if a loss
+        is NaN or infinite on any process."""
+        values = torch.stack([v.double() for v in losses.values()])
+        bad = distributed.all_reduce_sum_(torch.isfinite(values).logical_not().sum(0, True))
+        read = torch.cat([bad.double(), values,
+                          torch.stack([v.double() for v in others.values()])]).tolist()
+        named = dict(zip([*losses, *others], read[1:]))
+        if read[0] > 0:
+            local = [k for k in losses if not math.isfinite(named[k])]
             raise NonFiniteLoss(f"non-finite loss at step {self.step + 1} "
-                                f"({', '.join(bad) or 'on another process'})")
+                                f"({', '.join(local) or 'on another process'})")
+        return named
 
     # --- validation ---
     @torch.no_grad()
