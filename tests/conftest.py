@@ -12,6 +12,13 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
+def _one_thread():
+    """Every test starts on one thread, whatever the test before it set (CLI runs take
+    --threads, trainers take num_threads)."""
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
 

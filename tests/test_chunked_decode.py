@@ -26,14 +26,6 @@ CONFIGS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only add contention on a busy machine
-    yield
-    torch.set_num_threads(threads)
-
-
 def _codec(name: str) -> Codec:
     torch.manual_seed(0)
     return Codec(CONFIGS[name]).eval()

@@ -17,14 +17,6 @@ from audiogen.codec.codes_file import load_codes
 TINY = {"n_filters": 4, "ratios": [4, 2], "dimension": 8, "lstm_layers": 0, "n_q": 2, "bins": 16}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def run_cli(*argv):
     with pytest.raises(SystemExit) as exit_info:
         main([str(a) for a in argv])

@@ -20,15 +20,6 @@ SR = 16000
 TINY = {"n_filters": 4, "ratios": [4, 2], "dimension": 8, "lstm_layers": 0, "n_q": 2, "bins": 16}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions run many times faster on one thread than on two on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def write_clip(path, seconds=1.0, sr=SR, freq=330.0, seed=0):
     t = np.arange(int(sr * seconds)) / sr
     noise = np.random.RandomState(seed).randn(len(t))

@@ -26,14 +26,6 @@ needs_ffmpeg = pytest.mark.skipif(ffmpeg_opus_available() is not None,
                                   reason=f"needs ffmpeg with libopus: {ffmpeg_opus_available()}")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _signal(seconds=1.0, sr=16000, seed=0):
     t = np.arange(int(seconds * sr)) / sr
     rng = np.random.default_rng(seed)

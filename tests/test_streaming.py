@@ -15,14 +15,6 @@ TOL = 1e-6
 SR = 16000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return AudioGen.from_pretrained(tiny_model_dir(tmp_path_factory.mktemp("model")),

@@ -119,6 +119,22 @@ def _generation_config(model: Path | None) -> GenerationConfig | None:
         return None
 
 
+def check_run_args(args: argparse.Namespace) -> Path:
+    """A training command's -o RUN_DIR (required), --export and --device, checked before any
+    work; returns RUN_DIR."""
+    from audiogen.device import resolve_device
+    from audiogen.fileio import check_output_dir
+
+    if not args.output:
+        raise AudiogenError("-o RUN_DIR is required.")
+    run_dir = check_output_dir(args.output)
+    if args.export:
+        check_output_dir(args.export)
+    if args.device is not None:
+        resolve_device(args.device)  # a device this machine lacks fails before any work
+    return run_dir
+
+
 def check_device(args: argparse.Namespace):
     """args.device resolved (AudiogenError if this machine cannot use it): -> torch.device."""
     from audiogen.device import resolve_device

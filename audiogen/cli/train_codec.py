@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 
-from audiogen.cli.common import add_device_argument, add_output_argument
+from audiogen.cli.common import add_device_argument, add_output_argument, check_run_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,9 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
 
     from audiogen import distributed
-    from audiogen.device import resolve_device
-    from audiogen.errors import AudiogenError
-    from audiogen.fileio import check_output_dir, read_json
+    from audiogen.fileio import read_json
     from audiogen.model_dir import parse_config
     from audiogen.train.codec_config import load_config
     from audiogen.train.codec_trainer import CodecTrainConfig, CodecTrainer
@@ -65,13 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(config_to_yaml(config, "audiogen train codec config; edit, then pass with "
                                      "--config"), end="")
         return 0
-    if not args.output:
-        raise AudiogenError("-o RUN_DIR is required.")
-    run_dir = check_output_dir(args.output)
-    if args.export:
-        check_output_dir(args.export)
-    if args.device is not None:
-        resolve_device(args.device)  # a device this machine lacks fails before any work
+    run_dir = check_run_args(args)
     saved = run_dir / "train_config.json"
     if args.config:
         config = load_config(args.config)
