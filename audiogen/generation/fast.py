@@ -206,7 +206,7 @@ class FastDecoder(nn.Module):
             cache_steps = -(-max_steps // STATIC_BUCKET) * STATIC_BUCKET
         transformer = self.lm.transformer
         text = cond.embeddings.float()
-        cross = transformer.cross_kv(text, cond.mask, self._linear)
+        cross = self.cross_kv(cond)
         cache = None
         if self.compiled or self.cuda_graphs:
             cache, cross = self._reuse((cond.batch_size, prefix + cache_steps, text.shape[1]),
@@ -301,16 +301,44 @@ class FastDecoder(nn.Module):
             output = self._tokens(inputs, *args)
         return graph, inputs, output
 
+    def cross_kv(self, cond) -> CrossKV | None:
+        """The text's cross-attention keys/values for cond's batch, in this decoder's
+        products."""
+        return self.lm.transformer.cross_kv(cond.embeddings.float(), cond.mask, self._linear)
+
+    @torch.inference_mode()
+    def step_rows(self, tokens: torch.Tensor, cache_k: torch.Tensor, cache_v: torch.Tensor,
+                  cross: CrossKV | None, position: torch.Tensor,
+                  sinusoids: torch.Tensor) -> torch.Tensor:
+        """tokens [B, K, n] -> logits [B, K, n, card] over buffers the caller owns
+        (audiogen.generation.batching: rows of different generations side by side).
+
+        cache_k / cache_v [layers, B, H, max_len, d]: row b's n keys/values are written at
+        positions position[b] .. + n - 1 (position [B, 1] long), and row b attends to its
+        keys up to there; sinusoids: the position table [max_len, D]. The caller advances
+        `position`.
+        """
+        return self._logits(self.lm.transformer.run(
+            self._embed(tokens), cross, cache_k, cache_v, 0, position, None, self._linear,
+            sinusoids))
+
     def _tokens(self, tokens: torch.Tensor, *args) -> torch.Tensor:
         """tokens [B, K, n] -> logits [B, K, n, card] (args as `_run`)."""
-        lm = self.lm
-        B, K, n = tokens.shape
-        x = F.embedding(tokens[:, 0], lm.embeddings[0].weight)
-        for k in range(1, K):
-            x = x + F.embedding(tokens[:, k], lm.embeddings[k].weight)
-        h = self._run(x, *args)
+        return self._logits(self._run(self._embed(tokens), *args))
+
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [B, K, n] -> the sum of the K embeddings [B, n, D]."""
+        embeddings = self.lm.embeddings
+        x = F.embedding(tokens[:, 0], embeddings[0].weight)
+        for k in range(1, tokens.shape[1]):
+            x = x + F.embedding(tokens[:, k], embeddings[k].weight)
+        return x
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        """[B, n, D] -> logits [B, K, n, card], the K heads as one product."""
+        B, n, _ = h.shape
         logits = self._linear(h, self._heads, self._heads_bias)  # [B, n, K * card]
-        return logits.view(B, n, K, self.config.card).transpose(1, 2)
+        return logits.view(B, n, self.config.num_codebooks, self.config.card).transpose(1, 2)
 
     def _run(self, x: torch.Tensor, cache_k: torch.Tensor, cache_v: torch.Tensor,
              cross: CrossKV | None, start: int, position: torch.Tensor | None,
