@@ -75,7 +75,8 @@ def _spy_logits(monkeypatch, module, record):
     original = module.write_step
 
     def spy(seq, step, logits, *args):
-        record.setdefault(id(seq), []).append(logits.clone())
+        # keyed by the window's sequence, kept alive so that its id is not reused
+        record.setdefault(id(seq), [seq]).append(logits.clone())
         return original(seq, step, logits, *args)
 
     monkeypatch.setattr(module, "write_step", spy)
@@ -96,8 +97,8 @@ def test_how_far_sampled_outputs_depend_on_batch_composition(model, monkeypatch)
         codes = _solo(model, texts, settings)
         agree += (job.codes == codes).sum().item()
         total += codes.numel()
-        ours = [x for steps in batched.values() for x in steps if x.shape[0] == job._rows]
-        for window_steps in solo.values():  # the first matching run of logits
+        ours = [x for _, *steps in batched.values() for x in steps if x.shape[0] == job._rows]
+        for _, *window_steps in solo.values():  # the first matching run of logits
             found = [ours[i:i + len(window_steps)] for i in range(len(ours))
                      if ours[i].shape == window_steps[0].shape
                      and (ours[i] - window_steps[0]).abs().max() < 1e-4]
