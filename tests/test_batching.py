@@ -6,6 +6,7 @@ requests, so some join mid-way while others run.
 """
 
 import itertools
+import threading
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from audiogen.api import AudioGen
 from audiogen.errors import AudiogenError
 from audiogen.generation import GenerationRequest, batching, generator
 from audiogen.generation.batching import Job, Scheduler
+from audiogen.generation.shared_loop import SharedLoop
 
 REQUESTS = [  # (texts, settings)
     (["a dog barks"], {"duration": 0.5, "seed": 1}),
@@ -160,3 +162,66 @@ def test_bad_uses_are_clear_errors(model, tmp_path):
     plain = AudioGen.from_pretrained(tiny_model_dir(tmp_path), device="cpu", fast=False)
     with pytest.raises(AudiogenError, match="fast decoder"):
         Scheduler(plain.lm, slots=1)
+
+
+def test_concurrent_streams_through_a_shared_loop_equal_solo_streams(model):
+    """Two callers in two threads, one loop: each stream, joined, is its solo stream (greedy:
+    the same codes; the audio up to float rounding), a continuation's included."""
+    loop = SharedLoop(model.lm, slots=3)
+    prompt = 0.1 * torch.randn(1, 8000)
+    calls = [(["a dog barks", "rain"], {"duration": 2.3, "seed": 1, "temperature": 0.0}),
+             (["thunder"], {"duration": 1.6, "seed": 2, "temperature": 0.0,
+                            "prompt_audio": prompt, "prompt_sample_rate": 16000,
+                            "include_prompt": False})]
+    out = [None, None]
+
+    def run(i):
+        texts, kwargs = calls[i]
+        out[i] = torch.cat(list(model.generate_stream(texts, chunk_duration=0.2, loop=loop,
+                                                      **kwargs)), dim=-1)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for (texts, kwargs), wav in zip(calls, out):
+        ref = torch.cat(list(model.generate_stream(texts, chunk_duration=0.2, **kwargs)), -1)
+        assert wav.shape == ref.shape and (wav - ref).abs().max() < 1e-4
+
+
+def test_an_abandoned_stream_leaves_the_loop(model):
+    loop = SharedLoop(model.lm, slots=1)
+    stream = model.generate_stream("a bell", duration=2.0, chunk_duration=0.1, loop=loop)
+    next(stream)
+    stream.close()
+    wav = torch.cat(list(model.generate_stream("a dog", duration=0.3, loop=loop)), -1)
+    assert wav.shape == (1, 1, 4800)  # the one slot was free again
+    assert not loop.scheduler.busy
+
+
+def test_long_prompt_lists_run_in_batches_through_the_loop(model, monkeypatch):
+    """More texts than max_batch: batches of max_batch, batch j seeded with seed + j, so each
+    batch's greedy output is that of the batch alone."""
+    model.max_batch = 2
+    slots = []
+    original = Scheduler.__init__
+
+    def spy(self, decoder, n):
+        slots.append(n)
+        original(self, decoder, n)
+
+    monkeypatch.setattr(Scheduler, "__init__", spy)
+    texts = [f"sound {i}" for i in range(5)]
+    try:
+        wav, _ = model.generate(texts, duration=0.4, seed=3, temperature=0.0)
+        sampled, _ = model.generate(texts, duration=0.4, seed=3)
+    finally:
+        model.max_batch = 16
+    assert slots == [2, 2] and wav.shape == (5, 1, 6400)
+    for j, first in enumerate(range(0, 5, 2)):
+        alone, _ = model.generate(texts[first:first + 2], duration=0.4, seed=3 + j,
+                                  temperature=0.0)
+        assert (wav[first:first + 2] - alone).abs().max() < 1e-4
+        alone, _ = model.generate(texts[first:first + 2], duration=0.4, seed=3 + j)
+        assert (sampled[first:first + 2] - alone).abs().max() < 1e-4  # as measured above

@@ -47,7 +47,7 @@ class Job:
     """One request in the loop: codes for `texts` under `request`, optionally continuing
     `prompt` codes `[B, K, P]`. Made by any thread; decoded by the scheduler's.
 
-    codes [B, K, T]: frames 0 .. final - 1 are final (the prompt's from the start);
+    codes [B, K, T] (once the job has joined): frames 0 .. final - 1 are final;
     `wait(have)` blocks until more are, or the job ended (`done`, `error`).
     publish_frames: final frames are published in pieces of at least this many (bar the last).
     """
@@ -58,7 +58,7 @@ class Job:
         self.request = request
         self.prompt = prompt
         self.publish_frames = publish_frames
-        self.final = 0 if prompt is None else prompt.shape[-1]
+        self.final = 0  # frames final in `codes` (the prompt's once the job has joined)
         self.codes: torch.Tensor | None = None  # allocated when the job joins
         self.error: BaseException | None = None
         self.done = False
@@ -66,7 +66,7 @@ class Job:
         self._changed = threading.Condition()
         # the decode state, owned by the scheduler's thread
         self._windows = plan_windows(request.num_frames, request.window, request.stride,
-                                     self.final)
+                                     0 if prompt is None else prompt.shape[-1])
         self._window = -1  # index into _windows of the current window
         self._window_due = True  # the next window starts at the next step boundary
         self._finished = False  # every frame written (or failed): leaves at the boundary
@@ -89,6 +89,12 @@ class Job:
         """Block until more than `have` frames are final or the job ended."""
         with self._changed:
             self._changed.wait_for(lambda: self.final > have or self.done, timeout)
+
+    def _publish(self, final: int) -> None:
+        """Frames up to `final` are written in `codes`: tell the consumer."""
+        with self._changed:
+            self.final = final
+            self._changed.notify_all()
 
     def _notify(self, done: bool = False, error: BaseException | None = None) -> None:
         with self._changed:
@@ -225,6 +231,7 @@ class Scheduler:
                                 device=self.device)
         if job.prompt is not None:
             job.codes[..., :job.prompt.shape[-1]] = job.prompt.to(self.device)
+            job._publish(job.prompt.shape[-1])
         first = self._rows_used()
         job._rows = cond.batch_size
         steps = max(self.decoder.pattern.num_steps(end - start)
@@ -340,9 +347,7 @@ class Scheduler:
         if final > job.final and (window_done or final - job.final >= job.publish_frames):
             codes = self.decoder.pattern.revert(job._seq, end - start)
             job.codes[..., job.final:final] = codes[..., job.final - start:final - start]
-            with job._changed:
-                job.final = final
-                job._changed.notify_all()
+            job._publish(final)
         if window_done:
             job._window_due = job._window + 1 < len(job._windows)
             job._finished = not job._window_due
