@@ -291,13 +291,16 @@ class Scheduler:
         self._cross_mask[rows, ..., :length] = 0.0 if cross.mask is None else cross.mask
 
     # --- decoding ---
-    def _step_rows(self, tokens: torch.Tensor, rows: slice) -> torch.Tensor:
+    def _step_rows(self, tokens: torch.Tensor, rows: slice, keys: int) -> torch.Tensor:
         """tokens [len(rows), K, n] at each row's position -> the last logits [rows, K, card]
-        float32; the rows' positions advance by n."""
+        float32; the rows' positions advance by n. keys: no row's position + n exceeds it,
+        so attention reads the first `keys` cache positions only (a host-side bound: the
+        rows' step counters), not the whole buffer."""
         cross = None
         if self._cross is not None:
             cross = CrossKV([(k[rows], v[rows]) for k, v in self._cross], self._cross_mask[rows])
-        logits = self.decoder.step_rows(tokens, self._k[:, rows], self._v[:, rows], cross,
+        logits = self.decoder.step_rows(tokens, self._k[:, rows, :, :keys],
+                                        self._v[:, rows, :, :keys], cross,
                                         self._position[rows, None], self._sinusoids)
         self._position[rows] += tokens.shape[-1]
         return logits[:, :, -1].float()
@@ -321,14 +324,17 @@ class Scheduler:
         job._step = job._plan.first_step
         rows = self._rows_of(job)
         self._position[rows] = 0
-        logits = self._step_rows(self._inputs(job, job._seq[:, :, :job._step]), rows)
+        logits = self._step_rows(self._inputs(job, job._seq[:, :, :job._step]), rows,
+                                 job._step)
         self._write(job, logits)
 
     def _advance_all(self) -> None:
         """One LM call for every active row (one new step each), then each job's tokens."""
         tokens = torch.cat([self._inputs(j, j._seq[:, :, j._step - 1:j._step])
                             for j in self._jobs])
-        logits = self._step_rows(tokens, slice(0, tokens.shape[0]))
+        # a job about to sample step s feeds step s - 1, at cache position s - 1
+        logits = self._step_rows(tokens, slice(0, tokens.shape[0]),
+                                 max(j._step for j in self._jobs))
         first = 0
         for job in self._jobs:
             self._guarded(job, lambda j, lo=first: self._write(j, logits[lo:lo + j._rows]))
