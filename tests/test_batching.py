@@ -225,3 +225,21 @@ def test_long_prompt_lists_run_in_batches_through_the_loop(model, monkeypatch):
         assert (wav[first:first + 2] - alone).abs().max() < 1e-4
         alone, _ = model.generate(texts[first:first + 2], duration=0.4, seed=3 + j)
         assert (sampled[first:first + 2] - alone).abs().max() < 1e-4  # as measured above
+
+
+def test_a_failing_step_ends_every_job_with_the_error_and_the_loop_goes_on(model, monkeypatch):
+    loop = SharedLoop(model.lm, slots=2)
+    calls = [0]
+    original = Scheduler._leave
+
+    def broken(self):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise RuntimeError("out of memory")
+        return original(self)
+
+    monkeypatch.setattr(Scheduler, "_leave", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        list(model.generate_stream("a bell", duration=0.5, loop=loop))
+    wav = torch.cat(list(model.generate_stream("a dog", duration=0.3, loop=loop)), -1)
+    assert wav.shape == (1, 1, 4800)

@@ -181,6 +181,16 @@ class Scheduler:
                 ended += self._leave()
         return ended
 
+    def fail_all(self, error: BaseException) -> None:
+        """End every job, active or waiting, with `error` and free all rows (after a failure
+        the loop's own state cannot be trusted)."""
+        with self._lock:
+            jobs, self._waiting = [*self._jobs, *self._waiting], deque()
+        self._jobs = []
+        for job in jobs:
+            job._finished = True
+            job._notify(done=True, error=error)
+
     # --- joining and leaving ---
     def _rows_used(self) -> int:
         return sum(j._rows for j in self._jobs)

@@ -36,7 +36,10 @@ class SharedLoop:
             self._wake.wait()
             self._wake.clear()  # a job submitted from here on is seen by `busy` below
             while self.scheduler.busy:
-                self.scheduler.step()
+                try:
+                    self.scheduler.step()
+                except Exception as e:  # noqa: BLE001 (the loop must outlive any one failure)
+                    self.scheduler.fail_all(e)
 
 
 def job_pieces(job: Job, callback: Callable[[int, int], None] | None = None,
