@@ -318,32 +318,27 @@ class FastDecoder(nn.Module):
         keys up to there; sinusoids: the position table [max_len, D]. The caller advances
         `position`.
         """
-        return self._logits(self.lm.transformer.run(
-            self._embed(tokens), cross, cache_k, cache_v, 0, position, None, self._linear,
-            sinusoids))
+        return self._tokens(tokens, cache_k, cache_v, cross, 0, position, None,
+                            sinusoids=sinusoids)
 
-    def _tokens(self, tokens: torch.Tensor, *args) -> torch.Tensor:
+    def _tokens(self, tokens: torch.Tensor, *args, sinusoids: torch.Tensor | None = None,
+                ) -> torch.Tensor:
         """tokens [B, K, n] -> logits [B, K, n, card] (args as `_run`)."""
-        return self._logits(self._run(self._embed(tokens), *args))
-
-    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [B, K, n] -> the sum of the K embeddings [B, n, D]."""
-        embeddings = self.lm.embeddings
-        x = F.embedding(tokens[:, 0], embeddings[0].weight)
-        for k in range(1, tokens.shape[1]):
-            x = x + F.embedding(tokens[:, k], embeddings[k].weight)
-        return x
-
-    def _logits(self, h: torch.Tensor) -> torch.Tensor:
-        """[B, n, D] -> logits [B, K, n, card], the K heads as one product."""
-        B, n, _ = h.shape
+        lm = self.lm
+        B, K, n = tokens.shape
+        x = F.embedding(tokens[:, 0], lm.embeddings[0].weight)
+        for k in range(1, K):
+            x = x + F.embedding(tokens[:, k], lm.embeddings[k].weight)
+        h = self._run(x, *args, sinusoids=sinusoids)
         logits = self._linear(h, self._heads, self._heads_bias)  # [B, n, K * card]
-        return logits.view(B, n, self.config.num_codebooks, self.config.card).transpose(1, 2)
+        return logits.view(B, n, K, self.config.card).transpose(1, 2)
 
     def _run(self, x: torch.Tensor, cache_k: torch.Tensor, cache_v: torch.Tensor,
              cross: CrossKV | None, start: int, position: torch.Tensor | None,
-             key_valid: torch.Tensor | None) -> torch.Tensor:
+             key_valid: torch.Tensor | None, sinusoids: torch.Tensor | None = None,
+             ) -> torch.Tensor:
         """The model's own stack (Transformer.run) with this decoder's products and position
-        table: x [B, n, D] float32 -> [B, n, D] float32."""
+        table (this generation's, or `sinusoids`): x [B, n, D] float32 -> [B, n, D] float32."""
         return self.lm.transformer.run(x, cross, cache_k, cache_v, start, position, key_valid,
-                                       self._linear, self._positions)
+                                       self._linear,
+                                       self._positions if sinusoids is None else sinusoids)
