@@ -11,6 +11,10 @@ audio generated per wall-clock second, and p50 / p95 latency (submit to WAV file
 rank). Then the issue's target case: 8 requests of 5 s, one at a time and all 8 at once
 (throughput ratio; p95 latency at 8 over the median solo latency).
 
+First, in this process, the decode loop alone (audiogen.generation.batching, no server, no
+codec): process CPU time for one 5 s clip, then for eight together, which bounds what
+batching can give the server on this machine whatever else runs on it.
+
 Wall-clock figures: the load average before and after is printed, since other jobs on the
 machine slow every level. The server runs with --threads intra-op threads (OMP_NUM_THREADS):
 its decode loop and each request's codec decoding run in threads of their own.
@@ -105,6 +109,32 @@ def run_level(url: str, requests: list[tuple[str, float, int]], clients: int) ->
             "p50": percentile(latencies, 50), "p95": percentile(latencies, 95)}
 
 
+def loop_alone(args) -> None:
+    """CPU seconds of the decode loop for one 5 s clip and for eight together (the best of
+    two runs each, alternated)."""
+    import torch
+
+    from audiogen.api import AudioGen
+    from audiogen.generation import GenerationRequest
+    from audiogen.generation.batching import Job, Scheduler
+
+    torch.set_num_threads(args.threads)
+    model = AudioGen.from_pretrained(args.model or ROOT / "audiogen/assets/default_model",
+                                     device="cpu")
+    model.generate("warm up", duration=1.0, seed=0)
+    best = {1: float("inf"), 8: float("inf")}
+    for _ in range(2):
+        for n in (1, 8):
+            jobs = [Job(["a dog barks"], model.resolve(GenerationRequest(duration=5.0, seed=i)))
+                    for i in range(n)]
+            begin = time.process_time()
+            list(Scheduler(model.lm, 8).run(jobs))
+            best[n] = min(best[n], time.process_time() - begin)
+    print(f"decode loop alone, CPU time: one 5 s clip {best[1]:.2f} s, eight together "
+          f"{best[8]:.2f} s: {8 * best[1] / best[8]:.2f} times the clips per CPU second",
+          flush=True)
+
+
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -134,6 +164,7 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{os.cpu_count()} CPUs; server threads {args.threads}; slots {max(levels)}",
           flush=True)
+    loop_alone(args)
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(args, max(levels), Path(tmp))
         try:
