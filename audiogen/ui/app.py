@@ -52,7 +52,7 @@ HISTORY_COLUMNS = ["#", "time", "prompt", "negative", "seed", "duration", "guida
 
 
 class Studio:
-    """The model behind the page: one generation at a time, results written to `out_dir`."""
+    """The model behind the page: generations in one shared loop, results written to `out_dir`."""
 
     def __init__(self, model, config: ServeConfig, out_dir: str | os.PathLike | None = None):
         from audiogen.generation.shared_loop import SharedLoop

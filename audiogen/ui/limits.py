@@ -23,7 +23,7 @@ class ServeConfig:
     max_batch: int = 4  # prompts one request may hold
     max_duration: float | None = None  # seconds per request; None: the model's own cap
     # (lm.json generation.max_duration); a value above the model's cap is lowered to it
-    queue_size: int = 16  # requests that may wait behind the running one; more are refused
+    queue_size: int = 16  # requests that may wait behind the running ones; more are refused
     chunk_duration: float = 0.5  # seconds of audio per streamed chunk
     # clips decoded together: concurrent requests share one decode loop of this many slots
     # (continuous batching); a request of n prompts takes n slots
