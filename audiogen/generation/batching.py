@@ -122,7 +122,7 @@ class Scheduler:
             raise AudiogenError(f"continuous batching needs at least 1 slot, got {slots}.")
         self.decoder = decoder
         self.slots = slots
-        self.device = decoder._heads.device
+        self.device = next(decoder.parameters()).device
         self._waiting: deque[Job] = deque()
         self._jobs: list[Job] = []  # active, in row order (rows packed from 0)
         self._lock = threading.Lock()  # guards _waiting (jobs are submitted from any thread)
