@@ -164,7 +164,7 @@ class AudioGen:
         for all, or one per text) replaces the empty condition of guidance, steering away from
         it. `callback(done, total)` is called after every decoding step. More texts than
         `max_batch` are generated in batches of `max_batch` (batch j seeded with seed + j)
-        through one continuous-batching loop; `callback` then counts clips.
+        through one continuous-batching loop; `callback` and the progress bar then count clips.
         """
         texts = self._texts(texts)
         for i, text in enumerate(texts):
@@ -320,7 +320,8 @@ class AudioGen:
                   prompt: torch.Tensor | None, progress: bool,
                   callback: ProgressCallback | None) -> tuple[torch.Tensor, int]:
         if len(texts) > self.max_batch and self.batches_continuously:
-            return self._generate_batches(texts, request, prompt, callback), self.sample_rate
+            wav = self._generate_batches(texts, request, prompt, progress, callback)
+            return wav, self.sample_rate
         codes = self.generate_codes(texts, request, prompt, progress, callback)
         return self.decode_codes(codes, request.num_samples), self.sample_rate
 
@@ -333,10 +334,12 @@ class AudioGen:
         return isinstance(self.lm, FastDecoder) and not self.lm.config.text_prefix
 
     def _generate_batches(self, texts: list[str | None], request: ResolvedRequest,
-                          prompt: torch.Tensor | None,
+                          prompt: torch.Tensor | None, progress: bool,
                           callback: ProgressCallback | None) -> torch.Tensor:
         """wav [B, 1, T] of many texts: batches of `max_batch` through one loop of
         `max_batch` slots, each decoded to audio as it finishes."""
+        from tqdm.auto import tqdm
+
         from audiogen.generation.batching import Job, Scheduler
         from audiogen.generation.request import SEED_LIMIT
 
@@ -354,14 +357,16 @@ class AudioGen:
                 yield job
 
         done = 0
-        for job in Scheduler(self.lm, size).run(jobs()):
-            if job.error is not None:
-                raise job.error
-            first = first_of.pop(id(job))
-            wav[first:first + job.batch] = self.decode_codes(job.codes, request.num_samples)
-            done += job.batch
-            if callback is not None:
-                callback(done, n)
+        with tqdm(total=n, desc="generating", unit="clip", disable=not progress) as bar:
+            for job in Scheduler(self.lm, size).run(jobs()):
+                if job.error is not None:
+                    raise job.error
+                first = first_of.pop(id(job))
+                wav[first:first + job.batch] = self.decode_codes(job.codes, request.num_samples)
+                done += job.batch
+                bar.update(job.batch)
+                if callback is not None:
+                    callback(done, n)
         return wav
 
 
