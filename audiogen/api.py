@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -38,8 +39,12 @@ from audiogen.generation.prompt import prompt_waveform
 from audiogen.generation.request import GenerationRequest, ResolvedRequest, frames
 from audiogen.text.captions import clean_caption
 
+if TYPE_CHECKING:
+    from audiogen.generation.shared_loop import SharedLoop
+
 MODEL_FILES = ("codec.json", "codec.safetensors", "lm.json", "lm.safetensors")
 DECODE_CHUNK_FRAMES = 1500  # codec frames decoded at once (30 s at 50 Hz)
+MAX_BATCH = 16  # prompts decoded together (AudioGen.max_batch); longer lists: in batches
 
 Texts = str | Sequence[str | None]
 
@@ -83,6 +88,10 @@ class AudioGen:
         self.codec = codec.eval()
         self.lm = lm.eval()
         self.config = config or GenerationConfig()
+        # Prompts decoded together: a longer list goes in batches of this many through one
+        # continuous-batching loop (audiogen.generation.batching), batch j seeded with
+        # seed + j as the CLI's batches are, so memory stays bounded whatever the list's length.
+        self.max_batch = MAX_BATCH
         self.last_seed: int | None = None  # the seed the last call used (drawn if none given)
 
     @classmethod
@@ -153,7 +162,9 @@ class AudioGen:
 
         An empty text is generated unconditionally (with a warning). `negative_prompt` (one
         for all, or one per text) replaces the empty condition of guidance, steering away from
-        it. `callback(done, total)` is called after every decoding step.
+        it. `callback(done, total)` is called after every decoding step. More texts than
+        `max_batch` are generated in batches of `max_batch` (batch j seeded with seed + j)
+        through one continuous-batching loop; `callback` and the progress bar then count clips.
         """
         texts = self._texts(texts)
         for i, text in enumerate(texts):
@@ -200,6 +211,7 @@ class AudioGen:
                         prompt_sample_rate: int | None = None, include_prompt: bool = True,
                         chunk_duration: float = 0.5,
                         callback: Callable[[int, int], None] | None = None,
+                        loop: SharedLoop | None = None,
                         **settings) -> Iterator[torch.Tensor]:
         """Like `generate` (or `generate_continuation` with `prompt_audio`), but yields the
         audio as it is made: chunks `[B, 1, t]` float32 on the CPU, about `chunk_duration`
@@ -208,6 +220,8 @@ class AudioGen:
         Joined (torch.cat(list(...), -1)) they equal the non-streamed output of the same seed
         and settings up to float rounding. Arguments are checked at the call (AudiogenError);
         `last_seed` is set then too. `callback(frames final, frames in all)` runs per chunk.
+        loop: a SharedLoop (audiogen.generation.shared_loop) of this model's LM: the request
+        joins it, sharing its decoding steps with concurrent ones, instead of decoding alone.
         """
         from audiogen.generation.streaming import generate_stream
 
@@ -221,6 +235,14 @@ class AudioGen:
                                                          len(texts), resolved)
             skip = 0 if include_prompt else prompt_samples
         chunk_frames = max(1, math.ceil(chunk_duration * self.frame_rate))
+        if loop is not None:
+            from audiogen.generation.batching import Job
+            from audiogen.generation.shared_loop import job_pieces
+            from audiogen.generation.streaming import no_grad_steps, stream_audio
+
+            job = loop.submit(Job(texts, resolved, prompt, publish_frames=chunk_frames))
+            return no_grad_steps(stream_audio(self.codec, job_pieces(job, callback),
+                                              resolved.num_samples, skip))
         return generate_stream(self.lm, self.codec, texts, resolved, prompt=prompt,
                                skip_samples=skip, chunk_frames=chunk_frames, callback=callback)
 
@@ -297,8 +319,55 @@ class AudioGen:
     def _generate(self, texts: list[str | None], request: ResolvedRequest,
                   prompt: torch.Tensor | None, progress: bool,
                   callback: ProgressCallback | None) -> tuple[torch.Tensor, int]:
+        if len(texts) > self.max_batch and self.batches_continuously:
+            wav = self._generate_batches(texts, request, prompt, progress, callback)
+            return wav, self.sample_rate
         codes = self.generate_codes(texts, request, prompt, progress, callback)
         return self.decode_codes(codes, request.num_samples), self.sample_rate
+
+    @property
+    def batches_continuously(self) -> bool:
+        """Whether the LM can run in the continuous-batching loop (the fast decoder of a
+        model conditioned by cross-attention)."""
+        from audiogen.generation.fast import FastDecoder
+
+        return isinstance(self.lm, FastDecoder) and not self.lm.config.text_prefix
+
+    def _generate_batches(self, texts: list[str | None], request: ResolvedRequest,
+                          prompt: torch.Tensor | None, progress: bool,
+                          callback: ProgressCallback | None) -> torch.Tensor:
+        """wav [B, 1, T] of many texts: batches of `max_batch` through one loop of
+        `max_batch` slots, each decoded to audio as it finishes."""
+        from tqdm.auto import tqdm
+
+        from audiogen.generation.batching import Job, Scheduler
+        from audiogen.generation.request import SEED_LIMIT
+
+        n, size = len(texts), self.max_batch
+        wav = torch.empty(n, 1, request.num_samples)
+        first_of = {}  # id(job) -> index of its first text
+
+        def jobs() -> Iterator[Job]:
+            for j, first in enumerate(range(0, n, size)):
+                rows = slice(first, first + size)
+                job = Job(texts[rows], replace(request, seed=(request.seed + j) % SEED_LIMIT),
+                          None if prompt is None else prompt[rows],
+                          publish_frames=request.num_frames)
+                first_of[id(job)] = first
+                yield job
+
+        done = 0
+        with tqdm(total=n, desc="generating", unit="clip", disable=not progress) as bar:
+            for job in Scheduler(self.lm, size).run(jobs()):
+                if job.error is not None:
+                    raise job.error
+                first = first_of.pop(id(job))
+                wav[first:first + job.batch] = self.decode_codes(job.codes, request.num_samples)
+                done += job.batch
+                bar.update(job.batch)
+                if callback is not None:
+                    callback(done, n)
+        return wav
 
 
 def _clips(audio: torch.Tensor) -> int:

@@ -61,6 +61,8 @@ def test_server_caps_lower_the_models_cap():
         _parse(ServeConfig(max_batch=1), prompts="a\nb")
     with pytest.raises(AudiogenError):
         ServeConfig(max_batch=0)
+    with pytest.raises(AudiogenError, match=r"slots \(2\) must be at least max_batch \(4\)"):
+        ServeConfig(slots=2)
 
 
 def test_clip_to_continue(tmp_path):

@@ -17,13 +17,13 @@ def free_port() -> int:
 
 
 class Tracker:
-    """Wraps model.generate_stream: counts generations running at once; slows each LM step a
-    little so that streaming and queueing can be observed on a model this small."""
+    """Wraps model.generate_stream: counts generations running at once; slows each LM step (solo
+    or shared loop) a little so that streaming and queueing can be observed on a model this small."""
 
     def __init__(self, model, step_delay: float = 0.0):
         self.running = self.most = self.started = 0
         self.guard = threading.Lock()
-        stream, step = model.generate_stream, model.lm.step
+        stream, step, step_rows = model.generate_stream, model.lm.step, model.lm.step_rows
 
         def tracked(*args, **kwargs):
             inner = stream(*args, **kwargs)
@@ -44,9 +44,14 @@ class Tracker:
             time.sleep(step_delay)
             return step(*args, **kwargs)
 
+        def slow_step_rows(*args, **kwargs):  # the shared loop's step
+            time.sleep(step_delay)
+            return step_rows(*args, **kwargs)
+
         model.generate_stream = tracked
         if step_delay:
             model.lm.step = slow_step
+            model.lm.step_rows = slow_step_rows
 
 
 @contextmanager

@@ -27,7 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-duration", type=float, default=None, metavar="S",
                         help="seconds per request (default: the model's cap)")
     parser.add_argument("--queue-size", type=int, default=16, metavar="N",
-                        help="requests that may wait behind the running one (default 16)")
+                        help="requests that may wait behind the running ones (default 16)")
+    parser.add_argument("--slots", type=int, default=8, metavar="N",
+                        help="clips decoded together: concurrent requests share one decode "
+                             "loop of N slots (default 8; at least --max-batch)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"audiogen: warning: listening on {args.host}: the page is reachable from other "
               "machines, with no authentication.", flush=True)
     config = ServeConfig(host=args.host, port=args.port, max_batch=args.max_batch,
-                         max_duration=args.max_duration, queue_size=args.queue_size)
+                         max_duration=args.max_duration, queue_size=args.queue_size,
+                         slots=args.slots)
     model = load_model(args)
     demo = build_app(model, config)
     try:

@@ -206,7 +206,7 @@ class FastDecoder(nn.Module):
             cache_steps = -(-max_steps // STATIC_BUCKET) * STATIC_BUCKET
         transformer = self.lm.transformer
         text = cond.embeddings.float()
-        cross = transformer.cross_kv(text, cond.mask, self._linear)
+        cross = self.cross_kv(cond)
         cache = None
         if self.compiled or self.cuda_graphs:
             cache, cross = self._reuse((cond.batch_size, prefix + cache_steps, text.shape[1]),
@@ -301,21 +301,44 @@ class FastDecoder(nn.Module):
             output = self._tokens(inputs, *args)
         return graph, inputs, output
 
-    def _tokens(self, tokens: torch.Tensor, *args) -> torch.Tensor:
+    def cross_kv(self, cond) -> CrossKV | None:
+        """The text's cross-attention keys/values for cond's batch, in this decoder's
+        products."""
+        return self.lm.transformer.cross_kv(cond.embeddings.float(), cond.mask, self._linear)
+
+    @torch.inference_mode()
+    def step_rows(self, tokens: torch.Tensor, cache_k: torch.Tensor, cache_v: torch.Tensor,
+                  cross: CrossKV | None, position: torch.Tensor,
+                  sinusoids: torch.Tensor) -> torch.Tensor:
+        """tokens [B, K, n] -> logits [B, K, n, card] over buffers the caller owns
+        (audiogen.generation.batching: rows of different generations side by side).
+
+        cache_k / cache_v [layers, B, H, max_len, d]: row b's n keys/values are written at
+        positions position[b] .. + n - 1 (position [B, 1] long), and row b attends to its
+        keys up to there; sinusoids: the position table [max_len, D]. The caller advances
+        `position`.
+        """
+        return self._tokens(tokens, cache_k, cache_v, cross, 0, position, None,
+                            sinusoids=sinusoids)
+
+    def _tokens(self, tokens: torch.Tensor, *args, sinusoids: torch.Tensor | None = None,
+                ) -> torch.Tensor:
         """tokens [B, K, n] -> logits [B, K, n, card] (args as `_run`)."""
         lm = self.lm
         B, K, n = tokens.shape
         x = F.embedding(tokens[:, 0], lm.embeddings[0].weight)
         for k in range(1, K):
             x = x + F.embedding(tokens[:, k], lm.embeddings[k].weight)
-        h = self._run(x, *args)
+        h = self._run(x, *args, sinusoids=sinusoids)
         logits = self._linear(h, self._heads, self._heads_bias)  # [B, n, K * card]
         return logits.view(B, n, K, self.config.card).transpose(1, 2)
 
     def _run(self, x: torch.Tensor, cache_k: torch.Tensor, cache_v: torch.Tensor,
              cross: CrossKV | None, start: int, position: torch.Tensor | None,
-             key_valid: torch.Tensor | None) -> torch.Tensor:
+             key_valid: torch.Tensor | None, sinusoids: torch.Tensor | None = None,
+             ) -> torch.Tensor:
         """The model's own stack (Transformer.run) with this decoder's products and position
-        table: x [B, n, D] float32 -> [B, n, D] float32."""
+        table (this generation's, or `sinusoids`): x [B, n, D] float32 -> [B, n, D] float32."""
         return self.lm.transformer.run(x, cross, cache_k, cache_v, start, position, key_valid,
-                                       self._linear, self._positions)
+                                       self._linear,
+                                       self._positions if sinusoids is None else sinusoids)

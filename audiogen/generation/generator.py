@@ -90,6 +90,31 @@ class DecodePlan:
         return cls(T, S, first_step, valid.to(device), known.to(device), frames_final)
 
 
+def new_sequence(pattern, B: int, K: int, num_frames: int, prompt: torch.Tensor | None,
+                 card: int, device: torch.device) -> torch.Tensor:
+    """The pattern sequence `[B, K, S]` of a generation: the prompt's codes `[B, K, P]` (if
+    any) at their positions, the special token `card` where the pattern leaves a gap; the
+    positions to sample hold placeholders that the loop overwrites."""
+    codes = torch.zeros(B, K, num_frames, dtype=torch.long, device=device)
+    if prompt is not None:
+        codes[..., :prompt.shape[-1]] = prompt.to(device)
+    return pattern.build(codes, card).to(device)
+
+
+def write_step(seq: torch.Tensor, step: int, logits: torch.Tensor, plan: DecodePlan,
+               guidance: float | None, sampling: SamplingParams,
+               generator: torch.Generator | None, card: int) -> None:
+    """Choose the tokens of `step` from the LM's float32 logits `[rows, K, card]` (rows = B,
+    or 2B: [cond; uncond] under guidance) and write them into `seq [B, K, S]`: the special
+    token where the pattern has no frame, the prompt's codes where they are known."""
+    B = seq.shape[0]
+    if guidance is not None:
+        logits = apply_guidance(logits[:B], logits[B:], guidance)
+    tokens = sample_next(logits, sampling, generator)  # [B, K]
+    tokens = torch.where(plan.valid[:, step], tokens, card)
+    seq[:, :, step] = torch.where(plan.known[:, step], seq[:, :, step], tokens)
+
+
 @dataclass
 class DecodeStep:
     step: int  # the step just written
@@ -118,12 +143,7 @@ def iter_decode(lm: Decoder, cond, num_frames: int, *, prompt: torch.Tensor | No
     if prompt is not None and tuple(prompt.shape[:2]) != (B, K):
         raise ValueError(f"prompt codes must be [B={B}, K={K}, P], got {tuple(prompt.shape)}")
     plan = DecodePlan.build(lm.pattern, K, num_frames, P, device)
-
-    codes = torch.zeros(B, K, num_frames, dtype=torch.long, device=device)
-    if prompt is not None:
-        codes[..., :P] = prompt.to(device)
-    seq = lm.pattern.build(codes, card).to(device)  # prompt positions filled, the rest overwritten
-
+    seq = new_sequence(lm.pattern, B, K, num_frames, prompt, card, device)
     state = lm.start(cond, plan.num_steps)
     total = plan.num_steps - plan.first_step
     bar = tqdm(total=total, desc="generating", unit="step", disable=not progress, leave=False)
@@ -136,11 +156,7 @@ def iter_decode(lm: Decoder, cond, num_frames: int, *, prompt: torch.Tensor | No
             # float32 for the guidance arithmetic and sampling, whatever the LM computes in
             logits = lm.step(inputs, state)[:, :, -1].float()  # [rows, K, card]
             fed = step
-            if guidance is not None:
-                logits = apply_guidance(logits[:B], logits[B:], guidance)
-            tokens = sample_next(logits, sampling, generator)  # [B, K]
-            tokens = torch.where(plan.valid[:, step], tokens, card)
-            seq[:, :, step] = torch.where(plan.known[:, step], seq[:, :, step], tokens)
+            write_step(seq, step, logits, plan, guidance, sampling, generator, card)
             bar.update(1)
             if callback is not None:
                 callback(step - plan.first_step + 1, total)

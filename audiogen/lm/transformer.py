@@ -123,15 +123,21 @@ class DecoderBlock(nn.Module):
                 linear: Linear = F.linear) -> torch.Tensor:
         """x [B, n, D]; cross = (k, v, mask) of the text; cache = this layer's (k, v) buffers
         [B, H, max_len, d], into which positions start..start+n-1 are written (or, in the
-        static mode, the device tensor `positions` [n], attending to the whole buffer).
+        static mode, the device tensor `positions` [n], or [B, n] for a position per row,
+        attending to the whole buffer).
         linear: how every product with a weight matrix is computed (module docstring)."""
         # direct calls of what the norm and dropout modules compute: a decoding step is short
         # enough for the overhead of a module call to show
         drop = self.dropout if self.training else _same
         q, k, v = self.self_attn.qkv(_layer_norm(self.norm_self, x), linear)
         if cache is not None and positions is not None:
-            cache[0].index_copy_(2, positions, k)
-            cache[1].index_copy_(2, positions, v)
+            if positions.dim() == 1:
+                cache[0].index_copy_(2, positions, k)
+                cache[1].index_copy_(2, positions, v)
+            else:  # a position per row (continuous batching: rows of different generations)
+                at = positions[:, None, :, None].expand_as(k)
+                cache[0].scatter_(2, at, k)
+                cache[1].scatter_(2, at, v)
             k, v = cache
         elif cache is not None:
             end = start + x.shape[1]
@@ -232,7 +238,8 @@ class Transformer(nn.Module):
             sinusoids: torch.Tensor | None = None) -> torch.Tensor:
         """The stack over plain tensors (what `forward`, the fast decoder, torch.compile and
         CUDA graphs share): x [B, n, D] at positions start.. (or, static cache, the device
-        tensor `position` [1]) -> the final LayerNorm's output [B, n, D]. The n new keys/values
+        tensor `position` [1], or [B, 1]: each row at its own position) -> the final
+        LayerNorm's output [B, n, D]. The n new keys/values
         are written into cache_k / cache_v [layers, B, H, max_len, d] when given; the caller
         advances the cache. linear: how products with weights are computed; sinusoids: the
         position table [>= end, D] (default: computed here).
@@ -248,7 +255,7 @@ class Transformer(nn.Module):
         if sinusoids is None:
             pos = sinusoidal_embedding(positions, D, self.config.max_period)
         else:
-            pos = sinusoids.index_select(0, positions) if static else sinusoids[start:start + n]
+            pos = sinusoids[positions] if static else sinusoids[start:start + n]
         x = x + pos.to(x.dtype)
         cross_mask = cross.mask if cross is not None else None
         for i, layer in enumerate(self.layers):
@@ -282,16 +289,19 @@ def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
 
 def _causal_mask(query: torch.Tensor, num_keys: int,
                  key_valid: torch.Tensor | None) -> torch.Tensor:
-    """[B or 1, 1, n, num_keys] bool: queries at positions `query` [n] see keys up to their
-    own position (in the static cache, later slots are unwritten or stale). Keys with
-    key_valid False (a text prefix's padding) are hidden, except from themselves: a query must
-    see at least one key, or its row is NaN (which would leak through zero weights)."""
-    key = torch.arange(num_keys, device=query.device)[None, :]
-    query = query[:, None]
-    mask = (key <= query)[None, None]
+    """[B or 1, 1, n, num_keys] bool: queries at positions `query` [n] (or [B, n]: per row)
+    see keys up to their own position (in the static cache, later slots are unwritten or
+    stale). Keys with key_valid False (a text prefix's padding) are hidden, except from
+    themselves: a query must see at least one key, or its row is NaN (which would leak through
+    zero weights)."""
+    key = torch.arange(num_keys, device=query.device)
+    query = query.unsqueeze(-1)  # [n, 1], or [B, 1, n, 1] below
+    if query.dim() == 3:
+        query = query[:, None]
+    mask = key <= query
     if key_valid is not None:
         mask = mask & (key_valid[:, None, None, :num_keys] | (key == query))
-    return mask
+    return mask if mask.dim() == 4 else mask[None, None]
 
 
 def init_weights(module: nn.Module, config: LMConfig) -> None:

@@ -9,9 +9,12 @@ first prompt's audio plays as it is streamed (AudioGen.generate_stream); then ea
 a player with download and a spectrogram, and joins the list of this page's results with its
 settings, from which an earlier result can be played again to compare.
 
-Limits: one generation at a time per model (the page and the API share one Gradio concurrency
-group of size 1); others wait in the queue with their position shown; at most `queue_size`
-waiting. Bad inputs raise gradio.Error: a message on the page, the server goes on.
+Limits: concurrent requests share one decode loop of `slots` clips (continuous batching,
+audiogen.generation.batching: a request joins at the next step and leaves when done); the page
+and the API share one Gradio concurrency group of `slots` requests (one at a time for a model
+that cannot batch continuously); others wait in the queue with their position shown; at most
+`queue_size` waiting. Bad inputs raise gradio.Error: a message on the page, the server goes
+on.
 
 HTTP API (Gradio's): `/generate` takes (prompts, negative, duration, guidance, top_k, top_p,
 temperature, seed, clip, keep_clip), seed null (or left out) for a random one, clip an
@@ -49,29 +52,34 @@ HISTORY_COLUMNS = ["#", "time", "prompt", "negative", "seed", "duration", "guida
 
 
 class Studio:
-    """The model behind the page: one generation at a time, results written to `out_dir`."""
+    """The model behind the page: generations in one shared loop, results written to `out_dir`."""
 
     def __init__(self, model, config: ServeConfig, out_dir: str | os.PathLike | None = None):
+        from audiogen.generation.shared_loop import SharedLoop
+
         self.model, self.config = model, config
         self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="audiogen-ui-"))
         self.count = 0  # results written so far (numbers the files)
+        # the decode loop concurrent requests share, or None: one request at a time
+        self.loop = SharedLoop(model.lm, config.slots) if model.batches_continuously else None
+        self.concurrency = config.slots if self.loop is not None else 1
 
     def parse(self, **fields) -> Request:
         return parse_request(self.config, self.model.config, **fields)
 
     def stream(self, request: Request,
                progress: Callable[[int, int], None] | None = None) -> Iterator[torch.Tensor]:
-        """Chunks [B, 1, t] of the request's audio.
+        """Chunks [B, 1, t] of the request's audio, decoded in the shared loop.
 
-        No lock here: the page and the API share one Gradio concurrency group of size 1, so
-        one request runs at a time, and a lock held across yields would stay taken by a
-        stream its client abandoned.
+        No lock here: requests run together in the loop (or, without one, one at a time by
+        the Gradio concurrency group), and a lock held across yields would stay taken by a
+        stream its client abandoned; an abandoned stream's job leaves the loop.
         """
         return self.model.generate_stream(
             request.prompts, request.generation, prompt_audio=request.prompt_audio,
             prompt_sample_rate=request.prompt_sample_rate,
             include_prompt=request.include_prompt, chunk_duration=self.config.chunk_duration,
-            callback=progress)
+            callback=progress, loop=self.loop)
 
     def save(self, request: Request, wav: torch.Tensor) -> list[dict]:
         """Write each clip of wav [B, 1, T] (WAV + spectrogram PNG); -> one record per clip."""
@@ -251,7 +259,7 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
                      [prompts, negative, duration, guidance, top_k, top_p, temperature, seed,
                       random_seed, clip, keep_clip, history], outputs,
                      api_name="generate_page", api_visibility="undocumented",
-                     concurrency_limit=1, concurrency_id="model")
+                     concurrency_limit=studio.concurrency, concurrency_id="model")
         compare_pick.change(on_compare, [compare_pick, history], compare, queue=False,
                             api_visibility="private")
 
@@ -284,7 +292,7 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
             return [r["path"] for r in records], request.seed
 
         api_button.click(generate, api_inputs, api_outputs, api_name="generate",
-                         concurrency_limit=1, concurrency_id="model")
+                         concurrency_limit=studio.concurrency, concurrency_id="model")
     demo.queue(max_size=config.queue_size, default_concurrency_limit=1)
     demo.studio = studio  # for tests and embedding
     return demo

@@ -23,13 +23,20 @@ class ServeConfig:
     max_batch: int = 4  # prompts one request may hold
     max_duration: float | None = None  # seconds per request; None: the model's own cap
     # (lm.json generation.max_duration); a value above the model's cap is lowered to it
-    queue_size: int = 16  # requests that may wait behind the running one; more are refused
+    queue_size: int = 16  # requests that may wait behind the running ones; more are refused
     chunk_duration: float = 0.5  # seconds of audio per streamed chunk
+    # clips decoded together: concurrent requests share one decode loop of this many slots
+    # (continuous batching); a request of n prompts takes n slots
+    slots: int = 8
 
     def __post_init__(self):
         if self.max_batch < 1 or self.queue_size < 1 or not self.chunk_duration > 0:
             raise AudiogenError("serve: need max_batch >= 1, queue_size >= 1 and "
                                 "chunk_duration > 0")
+        if self.slots < self.max_batch:
+            raise AudiogenError(f"serve: slots ({self.slots}) must be at least max_batch "
+                                f"({self.max_batch}): a request of max_batch prompts takes "
+                                "that many slots.")
         if self.max_duration is not None and not self.max_duration > 0:
             raise AudiogenError(f"serve: max_duration must be > 0, got {self.max_duration}")
 
