@@ -24,6 +24,9 @@ CPU at dim 512 x 12 layers (bench/generate.py):
   bfloat16 per 512 x 12 step, no faster than float32 in the form above: on this CPU the option
   saves memory, not time. float16's longer mantissa keeps greedy tokens closer to float32's
   than bfloat16's (99.5% vs 94% of 400 tokens).
+- Optional, explicit: int8 weights (`dtype=torch.int8`, CPU only; audiogen.generation.int8):
+  a quarter of float32's bytes, products through torch's dynamic quantization kernel, the
+  rest float32 as above. Tokens close to float32's, not equal.
 - Optional: `torch.compile` of the step (static shapes: the whole cache under a mask, the
   write position on the device). On this CPU it does not pay: compiling took 49 s (small
   model, loaded machine) and the compiled step was 10-20% slower than the eager one.
