@@ -49,7 +49,8 @@ MAX_BATCH = 16  # prompts decoded together (AudioGen.max_batch); longer lists: i
 Texts = str | Sequence[str | None]
 
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
+          "int8": torch.int8}
 
 
 def decoding_options(cuda: bool, fast: bool, dtype: torch.dtype | str | None,
@@ -63,6 +64,9 @@ def decoding_options(cuda: bool, fast: bool, dtype: torch.dtype | str | None,
         dtype = DTYPES[dtype]
     if dtype not in DTYPES.values():
         raise AudiogenError(f"unsupported dtype {dtype}: use one of {', '.join(DTYPES)}.")
+    if dtype == torch.int8 and cuda:
+        raise AudiogenError("int8 weights are a CPU option: on CUDA use bfloat16 or float16 "
+                            "(or run on the CPU with --device cpu).")
     if cuda_graphs is None:
         cuda_graphs = cuda and fast
     if cuda_graphs and not cuda:
@@ -109,9 +113,12 @@ class AudioGen:
         mps. The text encoder is loaded on first use from where lm.json says (the installed
         MiniLM package, or a local T5 folder), or from `text_encoder_path` when given.
 
-        dtype: the LM's matrix products ("float32", "bfloat16", "float16" or a torch dtype);
-        default bfloat16 on CUDA, float32 on a CPU (where half precision saves memory, not
-        time). The residual stream and norms stay float32 (audiogen.generation.fast).
+        dtype: the LM's matrix products ("float32", "bfloat16", "float16", "int8" or a torch
+        dtype); default bfloat16 on CUDA, float32 on a CPU (where half precision saves memory,
+        not time). "int8" (CPU only): int8 weights, a quarter of the bytes a decoding step reads
+        (bench/generate.py, 2 cores: 2.3x float32's steps/s at dim 512 x 12 layers, 1.5x at
+        256 x 6), tokens close to float32's, not equal (audiogen.generation.int8). The
+        residual stream and norms stay float32 (audiogen.generation.fast).
         cuda_graphs: replay each decoding step from a CUDA graph (kept across generations of
         the same batch and length); default on with CUDA, and CUDA only. Both need fast=True.
         """

@@ -1,6 +1,7 @@
 """LM decoding speed: audiogen's decoder vs the reference's `LMModel.generate`, side by side.
 
-    .venv/bin/python bench/generate.py [--quick] [--threads 1] [--seconds 5]
+    .venv/bin/python bench/generate.py [--quick] [--threads 1] [--seconds 5] [--no-reference]
+    .venv/bin/python bench/generate.py --medium --threads 2 --seconds 10   # minutes, ~8 GB
     .venv/bin/python bench/generate.py --gpu     # CUDA only: the released medium shape in bf16
 
 One run measures, for each shape (the default model's, lm_preset("small"): dim 256 x 6; and
@@ -10,8 +11,17 @@ one batch of 2 rows) and 16 text tokens:
 - the reference (audiocraft 1.3.0 in .venv-ref, built as its released configs build it: the
   memory-efficient attention path), on the weights of tools/make_lm_fixtures.seeded_weights;
 - this project's decode loop on the same weights (converted by the importer): the plain model,
-  FastDecoder (float32), and FastDecoder with float16 / bfloat16 weights (opt-in: outputs
-  change, so their greedy tokens are compared, not required equal).
+  FastDecoder (float32), and FastDecoder with float16 / bfloat16 / int8 weights (opt-in:
+  outputs change, so their greedy tokens are compared, not required equal). The last lines
+  give int8's speed over the reference's and over float32 FastDecoder's at 512 x 12.
+
+Without the reference environment, --no-reference runs our rows only (weights seeded the same
+way, under our parameter names), ratios and greedy tokens against float32 FastDecoder.
+
+--medium: the released AudioGen-medium shape (dim 1536 x 48 layers x 24 heads, 4 x 2048 codes,
+T5-large-width text) on random weights: seconds for one --seconds clip (greedy, the one
+generation timed) and peak memory, for the reference in float32 and ours in float32, bfloat16
+and int8, one process each, side by side in one run.
 
 Each side runs in its own subprocess (so each one's peak memory is its own), first greedy (the
 identity check: the float32 paths must give the reference's tokens), then top-k 250 sampling
@@ -55,7 +65,9 @@ SHAPES = {
 }
 MEDIUM = {"dim": 1536, "num_heads": 24, "num_layers": 48, "n_q": 4, "card": 2048,
           "bias": False, "text_dim": 1024, "t5": "t5-large"}
-VARIANTS = ("plain", "fast", "fast-fp16", "fast-bf16")
+VARIANTS = ("plain", "fast", "fast-fp16", "fast-bf16", "fast-int8")
+WEIGHTS = {"fp16": "float16", "bf16": "bfloat16", "int8": "int8"}  # variant suffix -> dtype
+REF_PYTHON = ROOT / "tools" / "reference" / "python_ref"  # runs .venv-ref (audiocraft)
 
 
 def _fixtures():
@@ -115,7 +127,7 @@ def worker_reference(shape: dict, frames: int, shapes_out: str, device: str, dty
     hidden, mask = _text(shape["text_dim"])
     model = fx.build_reference(fx.xp_cfg(shape), hidden, mask)
     shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
-    Path(shapes_out).write_text(json.dumps(shapes))
+    Path(shapes_out).write_text(json.dumps({"keys": "reference", "shapes": shapes}))
     weights = fx.seeded_weights(shapes)
     model.load_state_dict(weights, strict=True)
     del weights
@@ -134,13 +146,27 @@ def worker_reference(shape: dict, frames: int, shapes_out: str, device: str, dty
     build_mb = _peak_mb()
     _reset_peak()
     with torch.no_grad():
-        greedy, g_wall, _ = _timed(lambda: run(False))
+        greedy, g_wall, g_cpu = _timed(lambda: run(False))
         steps = calls[0]
         torch.manual_seed(0)
         _, wall, cpu = min((_timed(lambda: run(True)) for _ in range(repeats)),
-                           key=lambda r: r[2])
+                           key=lambda r: r[2], default=(None, g_wall, g_cpu))
     return {"steps": steps, "greedy": greedy.cpu().tolist(), "wall": wall, "cpu": cpu,
             "greedy_wall": g_wall, "gen_mb": _peak_mb(), "build_mb": build_mb}
+
+
+def native_shapes(shape: dict, shapes_out: str) -> None:
+    """Without the reference: our model's parameter shapes under our own names (seeded by
+    name as the reference's are, so different values from a run with the reference)."""
+    import torch
+
+    from audiogen.lm import AudioLM
+    from audiogen.lm.audiocraft_import import lm_config_from_xp_cfg
+
+    with torch.device("meta"):
+        model = AudioLM(lm_config_from_xp_cfg(_fixtures().xp_cfg(shape)))
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    Path(shapes_out).write_text(json.dumps({"keys": "audiogen", "shapes": shapes}))
 
 
 def worker_ours(shape: dict, frames: int, shapes_in: str, variant: str, device: str,
@@ -156,15 +182,18 @@ def worker_ours(shape: dict, frames: int, shapes_in: str, variant: str, device: 
 
     fx = _fixtures()
     config = lm_config_from_xp_cfg(fx.xp_cfg(shape))
-    weights = convert_lm_state_dict(fx.seeded_weights(json.loads(Path(shapes_in).read_text())))
+    shapes = json.loads(Path(shapes_in).read_text())
+    weights = fx.seeded_weights(shapes["shapes"])
+    if shapes["keys"] == "reference":
+        weights = convert_lm_state_dict(weights)
     model = AudioLM.from_state_dict(config, weights)
     del weights
     model = model.to(device=device, dtype=getattr(torch, dtype))
     lm = model
     compile_s = None
     if variant != "plain":
-        half = {"fp16": torch.float16, "bf16": torch.bfloat16}
-        lm = FastDecoder(model, dtype=half.get(variant.rsplit("-", 1)[-1]),
+        weights = WEIGHTS.get(variant.rsplit("-", 1)[-1])
+        lm = FastDecoder(model, dtype=None if weights is None else getattr(torch, weights),
                          compile="compile" in variant, cuda_graphs=device == "cuda")
     hidden, mask = _text(shape["text_dim"])
     cond = model.text.project(hidden.to(device), mask.to(device))
@@ -178,13 +207,13 @@ def worker_ours(shape: dict, frames: int, shapes_in: str, variant: str, device: 
     build_mb = _peak_mb()
     _reset_peak()
     with torch.no_grad():
-        greedy, g_wall, _ = _timed(lambda: run(SamplingParams(temperature=0.0)))
+        greedy, g_wall, g_cpu = _timed(lambda: run(SamplingParams(temperature=0.0)))
         if variant != "plain" and lm.compile_seconds is not None:
             compile_s = lm.compile_seconds
         runs = [_timed(lambda: run(SamplingParams(top_k=TOP_K),
                                    torch.Generator(device).manual_seed(0)))
                 for _ in range(repeats)]
-        _, wall, cpu = min(runs, key=lambda r: r[2])
+        _, wall, cpu = min(runs, key=lambda r: r[2], default=(None, g_wall, g_cpu))
     steps = model.pattern.num_steps(frames) - 1
     return {"steps": steps, "greedy": greedy.cpu().tolist(), "wall": wall, "cpu": cpu,
             "greedy_wall": g_wall, "gen_mb": _peak_mb(), "build_mb": build_mb,
@@ -214,7 +243,8 @@ def worker_end_to_end(seconds: float, variant: str, repeats: int) -> dict:
         model = AudioGen(codec, lm)
         which = f"random weights: lm small (card {codec.cardinality}), codec small"
     if variant != "plain":
-        model.lm = FastDecoder(model.lm, dtype=torch.float16 if variant == "fast-fp16" else None)
+        weights = WEIGHTS.get(variant.rsplit("-", 1)[-1])
+        model.lm = FastDecoder(model.lm, dtype=None if weights is None else getattr(torch, weights))
     texts = ["a dog barks while a car passes by"]
     model.generate(texts, duration=1.0, seed=0)  # loads the text encoder; warms up
     _reset_peak()
@@ -257,32 +287,77 @@ def _speed(r: dict) -> tuple[float, float]:
     return r["steps"] / r["cpu"], r["steps"] / r["wall"]
 
 
-def bench_shape(name: str, shape: dict, frames: int, variants: list[str], args,
-                device: str = "cpu", dtype: str = "float32") -> list[str]:
+def run_shape(shape: dict, frames: int, variants: list[str], args, device: str = "cpu",
+              dtype: str = "float32", repeats: int | None = None,
+              ) -> tuple[dict | None, dict[str, dict]]:
+    """The reference's results (None with --no-reference) and ours per variant; `repeats`
+    timed sampled generations each (default --repeats; 0: the greedy one is timed)."""
     with tempfile.TemporaryDirectory() as tmp:
         shapes_file = str(Path(tmp) / "shapes.json")
         common = {"shape": json.dumps(shape), "frames": frames, "shapes_file": shapes_file,
-                  "device": device, "repeats": args.repeats}
-        ref_dtype = "bfloat16" if device == "cuda" else "float32"
-        ref = _spawn([str(ROOT / "tools" / "reference" / "python_ref")], args,
-                     worker="reference", dtype=ref_dtype, **common)
+                  "device": device,
+                  "repeats": args.repeats if repeats is None else repeats}
+        ref = None
+        if args.no_reference:
+            native_shapes(shape, shapes_file)
+        else:
+            ref_dtype = "bfloat16" if device == "cuda" else "float32"
+            ref = _spawn([str(REF_PYTHON)], args, worker="reference", dtype=ref_dtype, **common)
         ours = {v: _spawn([sys.executable], args, worker="ours", variant=v, dtype=dtype, **common)
                 for v in variants}
-    ref_cpu, _ = _speed(ref)
-    rows = [f"{name}: {ref['steps']} steps ({frames} frames), guidance, {TEXT_TOKENS} text tokens",
-            _row("decoder", "steps/s cpu", "wall", "ratio", "greedy = ref", "gen MB", "peak MB"),
-            _row("reference", *_speed(ref), 1.0, "-", ref["gen_mb"],
-                 max(ref["build_mb"], ref["gen_mb"]))]
+    return ref, ours
+
+
+def bench_shape(name: str, shape: dict, frames: int, variants: list[str], args,
+                device: str = "cpu", dtype: str = "float32") -> tuple[list[str], dict]:
+    """Table rows, and steps/s (cpu) per decoder ("reference", then ours by variant). Ratios
+    and greedy agreement are against the reference, or ours float32 ("fast") without it."""
+    ref, ours = run_shape(shape, frames, variants, args, device, dtype)
+    base_name, base = ("reference", ref) if ref is not None else next(
+        (f"ours {v}", r) for v, r in ours.items() if v == "fast" or len(ours) == 1)
+    speeds = {} if ref is None else {"reference": _speed(ref)[0]}
+    rows = [(f"{name}: {base['steps']} steps ({frames} frames), guidance, {TEXT_TOKENS} text "
+            f"tokens; ratio and greedy tokens vs {base_name}"),
+            _row("decoder", "steps/s cpu", "wall", "ratio", "greedy = base", "gen MB",
+                 "peak MB")]
+    if ref is not None:
+        rows.append(_row("reference", *_speed(ref), 1.0, "-", ref["gen_mb"],
+                         max(ref["build_mb"], ref["gen_mb"])))
     for variant, r in ours.items():
-        same = sum(a == b for a, b in zip(_flat(r["greedy"]), _flat(ref["greedy"])))
-        total = len(_flat(ref["greedy"]))
-        check = "identical" if same == total else f"{same}/{total}"
         cpu, wall = _speed(r)
-        rows.append(_row(f"ours {variant}", cpu, wall, cpu / ref_cpu, check, r["gen_mb"],
-                         max(r["build_mb"], r["gen_mb"])))
+        speeds[variant] = cpu
+        rows.append(_row(f"ours {variant}", cpu, wall, cpu / _speed(base)[0],
+                         _agreement(r, base), r["gen_mb"], max(r["build_mb"], r["gen_mb"])))
         if r.get("compile_s"):
             rows[-1] += f"  (first step incl. compile: {r['compile_s']:.1f} s)"
+    return rows, speeds
+
+
+def bench_medium(variants: list[str], args) -> list[str]:
+    """The released medium shape: seconds per clip and peak memory, side by side."""
+    clip = 2.0 if args.quick else args.seconds
+    frames = round(clip * FRAME_RATE)
+    ref, ours = run_shape(MEDIUM, frames, variants, args, repeats=0)
+    m = MEDIUM
+    rows = [(f"medium {m['dim']} x {m['num_layers']} layers x {m['num_heads']} heads, "
+             f"{m['n_q']} x {m['card']} codes, text width {m['text_dim']}, random weights: one "
+             f"{clip:g} s clip ({frames} frames), guidance, greedy, {args.threads} thread(s)"),
+            (f"  {'decoder':<22}{'s wall':>9}{'s cpu':>9}{'greedy = f32':>14}{'gen MB':>8}"
+            f"{'peak MB':>9}")]
+    results = ([("reference", ref)] if ref is not None else []) + [
+        (f"ours {v}", r) for v, r in ours.items()]
+    for name, r in results:
+        rows.append(f"  {name:<22}{r['wall']:>9.1f}{r['cpu']:>9.1f}"
+                    f"{_agreement(r, ref or ours['fast']):>14}{r['gen_mb']:>8.0f}"
+                    f"{max(r['build_mb'], r['gen_mb']):>9.0f}")
     return rows
+
+
+def _agreement(r: dict, base: dict) -> str:
+    """How many of r's greedy tokens equal base's ("identical" when all)."""
+    same = sum(a == b for a, b in zip(_flat(r["greedy"]), _flat(base["greedy"])))
+    total = len(_flat(base["greedy"]))
+    return "identical" if same == total else f"{same}/{total}"
 
 
 def _row(name, cpu, wall, ratio, check, gen_mb, peak_mb) -> str:
@@ -306,6 +381,12 @@ def main() -> None:
                         help="timed top-k generations per side (the fastest is kept)")
     parser.add_argument("--compile", action="store_true",
                         help="also time FastDecoder with torch.compile (reports compile time)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="ours only (no .venv-ref): ratios against ours float32")
+    parser.add_argument("--medium", action="store_true",
+                        help="the released medium shape (1536 x 48) on the CPU: seconds per "
+                        "--seconds clip (use --seconds 10) and peak memory, float32 / bfloat16 "
+                        "/ int8 (and the reference in float32); minutes, about 8 GB")
     parser.add_argument("--gpu", action="store_true",
                         help="CUDA: the released medium shape (1536 x 48) in bf16, 10 s clips "
                              "(2 s with --quick; untested: written without a GPU)")
@@ -321,25 +402,40 @@ def main() -> None:
     if args.worker:
         return _worker(args)
 
+    if not args.no_reference and not (ROOT / ".venv-ref" / "bin" / "python").exists():
+        parser.error("no reference environment (.venv-ref with audiocraft 1.3.0, see "
+                     "tools/reference/setup_env.sh): build it, or run with --no-reference")
     seconds = 1.0 if args.quick else args.seconds
     frames = round(seconds * FRAME_RATE)
     load = os.getloadavg()
-    print(f"audiogen LM decoding vs audiocraft 1.3.0 ({time.strftime('%Y-%m-%d %H:%M %Z')}; "
+    against = "ours only" if args.no_reference else "vs audiocraft 1.3.0"
+    print(f"audiogen LM decoding {against} ({time.strftime('%Y-%m-%d %H:%M %Z')}; "
           f"{os.cpu_count()} CPUs, {args.threads} thread(s), load average "
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
     if args.gpu:
         clip = 2.0 if args.quick else 10.0
-        rows = bench_shape("medium 1536 x 48, bf16, CUDA", MEDIUM, round(clip * FRAME_RATE),
-                           ["fast-bf16"], args, device="cuda", dtype="bfloat16")
+        rows, _ = bench_shape("medium 1536 x 48, bf16, CUDA", MEDIUM, round(clip * FRAME_RATE),
+                              ["fast-bf16"], args, device="cuda", dtype="bfloat16")
         print("\n".join(rows))
         print(f"(seconds per {clip:g} s clip = steps / (steps/s wall))")
         return
-    variants = ["plain", "fast"] if args.quick else list(VARIANTS)
+    if args.medium:
+        print("\n".join(bench_medium(["fast", "fast-bf16", "fast-int8"], args)))
+        return
+    variants = ["plain", "fast", "fast-int8"] if args.quick else list(VARIANTS)
     if args.compile:
         variants.append("fast-compile")
+    speeds = {}
     for name, shape in SHAPES.items():
-        print("\n".join(bench_shape(name, shape, frames, variants, args)), flush=True)
-    for variant in ("plain", "fast", "fast-fp16"):
+        rows, speeds[name] = bench_shape(name, shape, frames, variants, args)
+        print("\n".join(rows), flush=True)
+    speeds = speeds["512 x 12"]
+    if "reference" in speeds:
+        print(f"int8 ratio vs reference (512 x 12): "
+              f"{speeds['fast-int8'] / speeds['reference']:.2f}")
+    print(f"int8 ratio vs float32 FastDecoder (512 x 12): "
+          f"{speeds['fast-int8'] / speeds['fast']:.2f}", flush=True)
+    for variant in ("plain", "fast", "fast-fp16", "fast-int8"):
         r = _spawn([sys.executable], args, worker="e2e", variant=variant, frames=frames,
                    repeats=args.repeats + 1)
         print(f"end to end ({variant} decoder), {seconds:g} s of audio, {r['model']}: "

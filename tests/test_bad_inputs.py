@@ -281,7 +281,7 @@ def test_bad_device(command, device, message, model_dir, tmp_path, capsys, no_mo
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--dtype", "float8"], "unknown dtype 'float8': use one of float32, bfloat16, float16."),
+    (["--dtype", "float8"], "unknown dtype 'float8': use one of float32, bfloat16, float16, int8."),
     (["--dtype", "bfloat16", "--plain-decoder"], "dtype and cuda_graphs are options of the fast"),
     (["--cuda-graphs", "--device", "cpu"], "CUDA graphs need a CUDA device"),
 ])

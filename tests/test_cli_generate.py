@@ -147,3 +147,17 @@ def test_continue_prompt_longer_than_duration_exits_2(model_dir, tmp_path, capsy
     code, _, err = _run(["continue", str(clip), "--model", model_dir, "--duration", "0.5",
                          "-o", str(tmp_path / "c.wav")], capsys)
     assert code == 2 and "must be longer" in err
+
+
+def test_dtype_flag_reaches_the_decoder(model_dir, tmp_path, capsys, monkeypatch):
+    from audiogen.api import AudioGen
+
+    loaded = []
+    load = AudioGen.from_pretrained.__func__
+    monkeypatch.setattr(AudioGen, "from_pretrained", classmethod(
+        lambda cls, *a, **k: loaded.append(load(cls, *a, **k)) or loaded[-1]))
+    code, _, _ = _run(["generate", "wind", "--model", model_dir, "--duration", "0.3",
+                       "--dtype", "int8", "-o", str(tmp_path / "a.wav")], capsys)
+    assert code == 0 and loaded[0].lm.dtype == torch.int8
+    seconds, _, _ = audio_info(tmp_path / "a.wav")
+    assert seconds == pytest.approx(0.3)

@@ -21,13 +21,16 @@ def test_decoding_defaults_bf16_and_graphs_on_cuda_float32_on_cpu():
     assert decoding_options(False, True, None, None) == (torch.float32, False)
     assert decoding_options(True, False, None, None) == (torch.float32, False)
     assert decoding_options(True, True, "float16", False) == (torch.float16, False)
+    assert decoding_options(False, True, "int8", None) == (torch.int8, False)
 
 
 @pytest.mark.parametrize(("args", "message"), [
     ((False, True, None, True), "CUDA graphs need a CUDA device"),
     ((True, False, "bfloat16", None), "options of the fast decoder"),
     ((False, True, "half", None), "unknown dtype 'half'"),
-    ((False, True, torch.int8, None), "unsupported dtype"),
+    ((False, True, torch.float64, None), "unsupported dtype"),
+    ((True, True, "int8", None), "int8 weights are a CPU option: on CUDA use bfloat16"),
+    ((False, False, "int8", None), "options of the fast decoder"),
 ])
 def test_bad_decoding_options_are_refused(args, message):
     with pytest.raises(AudiogenError, match=message):
@@ -41,6 +44,10 @@ def test_from_pretrained_on_cpu_is_unchanged_and_takes_a_dtype(model_dir):
     assert half.lm.dtype == torch.bfloat16 and half.lm.act_dtype == torch.float32
     wav, _ = half.generate(["rain"], duration=0.2, seed=1)
     assert torch.isfinite(wav).all()
+    int8 = AudioGen.from_pretrained(model_dir, device="cpu", dtype="int8")
+    assert int8.lm.dtype == torch.int8 and int8.lm.act_dtype == torch.float32
+    wav, _ = int8.generate(["rain"], duration=0.2, seed=1)
+    assert wav.shape == (1, 1, round(0.2 * int8.sample_rate)) and torch.isfinite(wav).all()
 
 
 class _CudaGenerator:

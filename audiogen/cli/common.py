@@ -53,8 +53,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="decode with the plain LM instead of the fast decoder (same "
                         "greedy tokens; for comparisons and debugging)")
     parser.add_argument("--dtype", default=None, metavar="DTYPE",
-                        help="precision of the LM's weight products: float32, bfloat16 or "
-                        "float16 (default: bfloat16 on CUDA, float32 on a CPU); the residual "
+                        help="precision of the LM's weight products: float32, bfloat16, "
+                        "float16 or int8 (CPU only: faster, tokens close to float32's; "
+                        "default: bfloat16 on CUDA, float32 on a CPU); the residual "
                         "stream and norms stay float32")
     parser.add_argument("--cuda-graphs", default=None, action=argparse.BooleanOptionalAction,
                         help="replay each decoding step from a CUDA graph (default: on with "

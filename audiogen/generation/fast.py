@@ -24,6 +24,9 @@ CPU at dim 512 x 12 layers (bench/generate.py):
   bfloat16 per 512 x 12 step, no faster than float32 in the form above: on this CPU the option
   saves memory, not time. float16's longer mantissa keeps greedy tokens closer to float32's
   than bfloat16's (99.5% vs 94% of 400 tokens).
+- Optional, explicit: int8 weights (`dtype=torch.int8`, CPU only; audiogen.generation.int8):
+  a quarter of float32's bytes, products through torch's dynamic quantization kernel, the
+  rest float32 as above. Tokens close to float32's, not equal.
 - Optional: `torch.compile` of the step (static shapes: the whole cache under a mask, the
   write position on the device). On this CPU it does not pay: compiling took 49 s (small
   model, loaded machine) and the compiled step was 10-20% slower than the eager one.
@@ -50,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiogen.generation.int8 import Int8Products
 from audiogen.lm.model import AudioLM, DecodeState
 from audiogen.lm.transformer import CrossKV, KVCache, Linear, sinusoidal_embedding
 
@@ -66,42 +70,53 @@ def _decoder_linears(lm: AudioLM) -> list[nn.Linear]:
     return out
 
 
-def prepare_for_decoding(lm: AudioLM, dtype: torch.dtype | None = None) -> torch.Tensor:
+def prepare_for_decoding(lm: AudioLM, dtype: torch.dtype | None = None,
+                         int8: Int8Products | None = None) -> torch.Tensor:
     """In place: decoder Linear weights and biases (heads included) cast to `dtype` when
-    given, embeddings and LayerNorms to float32 (the residual stream's dtype); the K heads'
-    weights become views of one [K * card, D] buffer, which is returned. The text projection
-    is left as it is."""
-    if dtype is not None:
-        for linear in [*_decoder_linears(lm), *lm.heads]:
+    given (torch.int8: weights quantized by `int8`, biases float32), embeddings and LayerNorms
+    to float32 (the residual stream's dtype); the K heads' weights become views of one
+    [K * card, D] buffer, which is returned. The text projection is left as it is."""
+    linears = [*_decoder_linears(lm), *lm.heads]
+    if dtype == torch.int8:
+        for linear in linears:
+            linear.float()
+    elif dtype is not None:
+        for linear in linears:
             linear.to(dtype)
     for module in (*lm.embeddings, *[m for m in lm.transformer.modules()
                                      if isinstance(m, nn.LayerNorm)]):
         module.float()
     card = lm.config.card
     heads = torch.cat([h.weight.detach() for h in lm.heads])
+    if dtype == torch.int8:
+        heads = int8.quantize(heads)
+        for linear in _decoder_linears(lm):
+            linear.weight = nn.Parameter(int8.quantize(linear.weight), requires_grad=False)
     for k, head in enumerate(lm.heads):
         head.weight = nn.Parameter(heads[k * card:(k + 1) * card], requires_grad=False)
     return heads
 
 
-def linear_in(act_dtype: torch.dtype) -> Linear:
+def linear_in(act_dtype: torch.dtype, int8: Int8Products | None = None) -> Linear:
     """The decoder's product x W^T + b, in the weight's dtype, the result in `act_dtype`.
 
     float32 weights on a CPU: computed as (W @ x^T)^T, MKL's fast form for a few rows (module
-    docstring).
+    docstring); int8 weights: by `int8` (audiogen.generation.int8).
     """
 
     def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                ) -> torch.Tensor:
-        if x.dtype != weight.dtype:  # (casts only when needed: a step is a few hundred calls)
-            x = x.to(weight.dtype)
-        if weight.dtype != torch.float32 or weight.device.type != "cpu":
+        if weight.dtype == torch.int8:
+            y = int8(x, weight, bias)
+        elif weight.dtype != torch.float32 or weight.device.type != "cpu":
+            if x.dtype != weight.dtype:  # (casts only when needed: a step is many calls)
+                x = x.to(weight.dtype)
             y = F.linear(x, weight, bias)
         else:
             # Both contiguous: MKL's fast case is x^T as a transposed view of [rows, in] storage
             # (a contiguous [in, rows] x^T is 5x slower), and strided outputs would spread to
             # the elementwise ops and attention downstream.
-            rows = x.reshape(-1, x.shape[-1]).contiguous()
+            rows = x.reshape(-1, x.shape[-1]).float().contiguous()
             y = torch.mm(weight, rows.t()).t().contiguous()
             if bias is not None:
                 y = y + bias
@@ -128,7 +143,8 @@ class FastDecoder(nn.Module):
     model and reuse it.
 
     dtype: None keeps the weights' dtype (float32: the same tokens as the plain model);
-      torch.float16 / torch.bfloat16 trade exactness for speed (tokens differ).
+      torch.float16 / torch.bfloat16 trade exactness for speed (tokens differ); torch.int8
+      (CPU only): int8 weights, dynamically quantized products (audiogen.generation.int8).
     static: attend over the whole cache under a mask, the write position kept on the device:
       fixed shapes at every step, what `compile` and `cuda_graphs` need (they imply it); a
       little more attention work than the default, which attends to the filled part only.
@@ -153,12 +169,19 @@ class FastDecoder(nn.Module):
                             "with fast=False to wrap the plain LM with other options)")
         self.lm = lm.eval()
         device = lm.heads[0].weight.device
+        int8 = None
+        if dtype == torch.int8:
+            if device.type != "cpu" or compile or cuda_graphs or act_dtype not in (
+                    None, torch.float32):
+                raise ValueError("int8 weights run on a CPU, float32 activations, neither "
+                                 "compiled nor graphed")
+            int8 = Int8Products()
         with torch.no_grad():
-            heads = prepare_for_decoding(lm, dtype)
+            heads = prepare_for_decoding(lm, dtype, int8)
         if act_dtype is None:  # float32 on a CPU whatever the weights (module docstring)
             act_dtype = torch.float32 if device.type == "cpu" else heads.dtype
         self.act_dtype = act_dtype
-        self._linear = linear_in(self.act_dtype)
+        self._linear = linear_in(self.act_dtype, int8)
         self.register_buffer("_heads", heads, persistent=False)  # [K * card, D] (maybe a view)
         bias = [h.bias for h in lm.heads]
         self.register_buffer("_heads_bias", None if bias[0] is None else
