@@ -160,8 +160,8 @@ def native_shapes(shape: dict, shapes_out: str) -> None:
     name as the reference's are, so different values from a run with the reference)."""
     import torch
 
+    from audiogen.convert.lm import lm_config_from_xp_cfg
     from audiogen.lm import AudioLM
-    from audiogen.lm.audiocraft_import import lm_config_from_xp_cfg
 
     with torch.device("meta"):
         model = AudioLM(lm_config_from_xp_cfg(_fixtures().xp_cfg(shape)))
