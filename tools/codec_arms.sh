@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The codec training comparison at equal CPU time (docs/training.md, "Adversarial training on
+# a CPU"): three arms in the background, one thread each, niced, under runs/codec_cmp/.
+#   bash tools/codec_arms.sh          # start (or resume) every arm; they run until stopped
+#   .venv/bin/python tools/codec_compare.py --budget CPU_S runs/codec_cmp/recon \
+#       runs/codec_cmp/adv_light runs/codec_cmp/dec_adv --baseline audiogen/assets/default_model
+# The reconstruction arm resumes from the committed checkpoint in resume/codec_recon/ when
+# runs/codec_cmp/recon holds none (a fresh machine); the others start over, they are cheap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+AG=${AUDIOGEN:-.venv/bin/audiogen}
+OUT=runs/codec_cmp
+mkdir -p "$OUT"
+[ -f corpus/manifest.jsonl ] || "$AG" data build-open-corpus -o corpus
+[ -f recordings/manifest.jsonl ] || "$AG" data build-recordings -o recordings
+if [ ! -d "$OUT/recon/checkpoints" ] && [ -d resume/codec_recon ]; then
+  mkdir -p "$OUT/recon/checkpoints"
+  cp -r resume/codec_recon/step_* "$OUT/recon/checkpoints/"
+  cp resume/codec_recon/step_*/train_config.json "$OUT/recon/train_config.json"
+fi
+DATA=corpus/manifest.jsonl,recordings/manifest.jsonl
+COMMON=(batch_size=16 lr=3e-4 num_threads=1 checkpoint_every=250 keep_checkpoints=40
+        validate_every=250 log_every=25 steps=20000)
+SMALL=(init_gain=1.732 codec.bins=1024 codec.threshold_ema_dead_code=0.2)
+LIGHT_D=(disc_filters=8 'disc_n_ffts=[1024,512,256]')
+# 1. reconstruction losses only, from scratch (the default model's codec recipe, run longer)
+nice -n 10 "$AG" train codec --data "$DATA" -o "$OUT/recon" --no-progress "${COMMON[@]}" \
+  "${SMALL[@]}" loss_weights.adv=0 loss_weights.feat=0 > "$OUT/recon.log" 2>&1 &
+# 2. adversarial with a lighter MS-STFT discriminator (8 filters, 3 scales), from scratch
+nice -n 10 "$AG" train codec --data "$DATA" -o "$OUT/adv_light" --no-progress "${COMMON[@]}" \
+  "${SMALL[@]}" "${LIGHT_D[@]}" adv_warmup_steps=500 > "$OUT/adv_light.log" 2>&1 &
+# 3. the shipped codec's decoder alone, adversarial (its codes, so the shipped LM, stay valid)
+nice -n 10 "$AG" train codec --data "$DATA" -o "$OUT/dec_adv" --no-progress "${COMMON[@]}" \
+  init_from=audiogen/assets/default_model train_decoder_only=true "${LIGHT_D[@]}" \
+  adv_warmup_steps=300 > "$OUT/dec_adv.log" 2>&1 &
+wait
