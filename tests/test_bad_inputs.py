@@ -292,12 +292,17 @@ def test_bad_decoding_options(command, flags, message, model_dir, tmp_path, caps
     _refused([*command.split(), *rest, *flags], capsys, tmp_path, message)
 
 
+def _command_parser(words: tuple[str, ...]):
+    """The argparse parser of one command (e.g. ("train", "codec"))."""
+    sub = build_parser(list(words))
+    for word in words:
+        sub = sub._subparsers._group_actions[0].choices[word]
+    return sub
+
+
 def test_one_device_default_documented_everywhere():
     for words in COMMANDS:
-        parser = build_parser(list(words))
-        sub = parser._subparsers._group_actions[0].choices[words[0]]
-        for word in words[1:]:
-            sub = sub._subparsers._group_actions[0].choices[word]
+        sub = _command_parser(words)
         device = [a for a in sub._actions if "--device" in a.option_strings]
         if device:
             assert "default: auto" in device[0].help, words
@@ -392,10 +397,7 @@ def test_help_lists_every_command_group(capsys):
 
 def test_output_flag_is_o_everywhere_with_out_kept():
     for words in COMMANDS:
-        parser = build_parser(list(words))
-        sub = parser._subparsers._group_actions[0].choices[words[0]]
-        for word in words[1:]:
-            sub = sub._subparsers._group_actions[0].choices[word]
+        sub = _command_parser(words)
         flags = {f for a in sub._actions for f in a.option_strings}
         if "--output" in flags or "--out" in flags:
             assert {"-o", "--output", "--out"} <= flags, words
