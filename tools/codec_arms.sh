@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The codec training comparison at equal CPU time (docs/training.md, "Adversarial training on
-# a CPU"): three arms in the background, one thread each, niced, under runs/codec_cmp/.
-#   bash tools/codec_arms.sh          # start (or resume) every arm; they run until stopped
+# a CPU"): arms in the background, one thread each, niced, under runs/codec_cmp/.
+#   bash tools/codec_arms.sh                  # start (or resume) every arm; they run until stopped
+#   bash tools/codec_arms.sh recon dec_recon  # only these arms
 #   .venv/bin/python tools/codec_compare.py --budget CPU_S runs/codec_cmp/recon \
 #       runs/codec_cmp/adv_light runs/codec_cmp/dec_adv --baseline audiogen/assets/default_model
 # The reconstruction arm resumes from the committed checkpoint in resume/codec_recon/ when
@@ -23,14 +24,25 @@ COMMON=(batch_size=16 lr=3e-4 num_threads=1 checkpoint_every=250 keep_checkpoint
         validate_every=250 log_every=25 steps=20000)
 SMALL=(init_gain=1.732 codec.bins=1024 codec.threshold_ema_dead_code=0.2)
 LIGHT_D=(disc_filters=8 'disc_n_ffts=[1024,512,256]')
-# 1. reconstruction losses only, from scratch (the default model's codec recipe, run longer)
-nice -n 10 "$AG" train codec --data "$DATA" -o "$OUT/recon" --no-progress "${COMMON[@]}" \
-  "${SMALL[@]}" loss_weights.adv=0 loss_weights.feat=0 > "$OUT/recon.log" 2>&1 &
-# 2. adversarial with a lighter MS-STFT discriminator (8 filters, 3 scales), from scratch
-nice -n 10 "$AG" train codec --data "$DATA" -o "$OUT/adv_light" --no-progress "${COMMON[@]}" \
-  "${SMALL[@]}" "${LIGHT_D[@]}" adv_warmup_steps=500 > "$OUT/adv_light.log" 2>&1 &
-# 3. the shipped codec's decoder alone, adversarial (its codes, so the shipped LM, stay valid)
-nice -n 10 "$AG" train codec --data "$DATA" -o "$OUT/dec_adv" --no-progress "${COMMON[@]}" \
-  init_from=audiogen/assets/default_model train_decoder_only=true "${LIGHT_D[@]}" \
-  adv_warmup_steps=300 > "$OUT/dec_adv.log" 2>&1 &
+run_arm() {  # NAME OPTIONS...: one arm in the background, logging to $OUT/NAME.log
+  local name=$1; shift
+  nice -n 10 "$AG" train codec --data "$DATA" -o "$OUT/$name" --no-progress "${COMMON[@]}" "$@" \
+    > "$OUT/$name.log" 2>&1 &
+}
+ARMS=("$@"); [ ${#ARMS[@]} -gt 0 ] || ARMS=(recon adv_light dec_adv dec_recon)
+for arm in "${ARMS[@]}"; do
+  case $arm in
+    # reconstruction losses only, from scratch (the default model's codec recipe, run longer)
+    recon) run_arm recon "${SMALL[@]}" loss_weights.adv=0 loss_weights.feat=0 ;;
+    # adversarial with a lighter MS-STFT discriminator (8 filters, 3 scales), from scratch
+    adv_light) run_arm adv_light "${SMALL[@]}" "${LIGHT_D[@]}" adv_warmup_steps=500 ;;
+    # the shipped codec's decoder alone, adversarial (its codes, so the shipped LM, stay valid)
+    dec_adv) run_arm dec_adv init_from=audiogen/assets/default_model train_decoder_only=true \
+      "${LIGHT_D[@]}" adv_warmup_steps=300 ;;
+    # the shipped codec's decoder alone, reconstruction losses only, on the broad data
+    dec_recon) run_arm dec_recon init_from=audiogen/assets/default_model train_decoder_only=true \
+      loss_weights.adv=0 loss_weights.feat=0 ;;
+    *) echo "unknown arm: $arm (recon, adv_light, dec_adv, dec_recon)" >&2; exit 2 ;;
+  esac
+done
 wait
