@@ -15,6 +15,30 @@ from audiogen.model_dir import parse_config
 
 NORMS = ("weight_norm", "none")
 PAD_MODES = ("constant", "reflect")
+DECODERS = ("seanet", "vocos")
+
+
+def check_istft(n_fft: int, hop: int) -> None:
+    """The Vocos head's iSTFT centres frame f on sample f * hop + hop / 2 and covers every
+    sample with whole windows: that needs an even hop and n_fft a multiple of 2 x hop."""
+    if n_fft % (2 * hop) or hop % 2:
+        raise ValueError(f"vocos: n_fft must be a multiple of 2 x hop ({2 * hop}) with an even "
+                         f"hop, got n_fft {n_fft}, hop {hop}")
+
+
+@dataclass
+class VocosConfig:
+    """The Vocos decoder head (audiogen/codec/vocos.py); defaults sized to train on one CPU
+    thread (about 8M parameters, at the 50 Hz frame rate)."""
+
+    dim: int = 384  # channels of the ConvNeXt stack
+    intermediate: int = 1152  # hidden width of each block's pointwise MLP (3 x dim, as Vocos)
+    layers: int = 8  # ConvNeXt blocks (Vocos: 8)
+    n_fft: int = 1280  # iSTFT frame length: a multiple of 2 x hop (4 x 320 here)
+
+    def __post_init__(self) -> None:
+        if min(self.dim, self.intermediate, self.layers, self.n_fft) < 1:
+            raise ValueError("vocos: dim, intermediate, layers and n_fft must be positive")
 
 
 @dataclass
@@ -40,6 +64,9 @@ class CodecConfig:
     pad_mode: str = "constant"  # conv padding: "constant" (zeros, as released) or "reflect"
     trim_right_ratio: float = 1.0  # causal decoder only: share of the transposed-conv trim
     # taken from the right end (1.0: all of it)
+    decoder: str = "seanet"  # "seanet" (the settings above) or "vocos" (an iSTFT head at the
+    # frame rate, settings in `vocos`; the encoder stays SEANet); absent from older files
+    vocos: VocosConfig | None = None  # decoder="vocos" only: its settings (None: defaults)
     # --- residual vector quantizer ---
     n_q: int = 4  # number of codebooks K (RVQ stages)
     bins: int = 2048  # codebook size (cardinality of each stream)
@@ -62,6 +89,15 @@ class CodecConfig:
             raise ValueError("need n_q >= 1, bins >= 2 and positive ratios")
         if not self.causal and self.trim_right_ratio != 1.0:
             raise ValueError("trim_right_ratio != 1.0 only makes sense for a causal codec")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if isinstance(self.vocos, dict):  # a command-line override: codec.vocos={"layers":4}
+            self.vocos = parse_config(VocosConfig, self.vocos, "vocos", partial=True)
+        if self.decoder == "vocos":
+            self.vocos = self.vocos or VocosConfig()
+            check_istft(self.vocos.n_fft, self.hop_length)
+        elif self.vocos is not None:
+            raise ValueError("vocos settings need decoder='vocos'")
 
     @property
     def hop_length(self) -> int:
@@ -79,10 +115,18 @@ class CodecConfig:
         return self.frame_rate * self.n_q * math.log2(self.bins)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting; a SEANet codec's dict leaves out `decoder` and `vocos`, so it is the
+        same as before the decoder choice existed (files and codec identities unchanged)."""
+        data = dataclasses.asdict(self)
+        if self.decoder == "seanet":
+            del data["decoder"], data["vocos"]
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CodecConfig:
+    def from_dict(cls, data: dict[str, Any], where: str = "codec config") -> CodecConfig:
         """Build from `to_dict()` output, strictly: an unknown, missing or mistyped key is an
-        AudiogenError (a typo must not pass, nor a setting silently take its default)."""
-        return parse_config(cls, data, "codec config")
+        AudiogenError (a typo must not pass, nor a setting silently take its default). Only
+        `decoder` may be absent (a SEANet codec; `vocos` then must be absent too)."""
+        if isinstance(data, dict) and "decoder" not in data:
+            data = {"decoder": "seanet", "vocos": None, **data}
+        return parse_config(cls, data, where)

@@ -1,11 +1,13 @@
-"""The codec: SEANet encoder -> residual vector quantizer -> SEANet decoder.
+"""The codec: SEANet encoder -> residual vector quantizer -> SEANet or Vocos decoder.
 
     wav [B, 1, T] --encoder--> latent [B, D, F] --RVQ--> codes [B, K, F]
     codes [B, K, F] --RVQ.decode--> latent [B, D, F] --decoder--> wav [B, 1, F * hop_length]
 
-with F = ceil(T / hop_length). A model directory holds `codec.json` (format, version, config
-and whatever the writer adds, e.g. what trained it) and `codec.safetensors` (weights and the
-codebook buffers, so training resumes exactly).
+with F = ceil(T / hop_length). The decoder is SEANet's (transposed convolutions, as EnCodec) or,
+with `decoder="vocos"`, an iSTFT head at the frame rate (audiogen/codec/vocos.py). A model
+directory holds `codec.json` (format, version, config and whatever the writer adds, e.g. what
+trained it) and `codec.safetensors` (weights and the codebook buffers, so training resumes
+exactly).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,7 +24,8 @@ from torch import nn
 from audiogen.codec.config import CodecConfig
 from audiogen.codec.quantizer import ResidualVectorQuantizer
 from audiogen.codec.seanet import SEANetDecoder, SEANetEncoder
-from audiogen.model_dir import ModelFiles
+from audiogen.codec.vocos import VocosDecoder
+from audiogen.model_dir import ModelFiles, require
 
 FILES = ModelFiles(
     "codec", "audiogen-codec", 1, "codec",
@@ -29,6 +33,11 @@ FILES = ModelFiles(
     "`audiogen convert-audiocraft-codec`.")
 CONFIG_FILE = FILES.config_file
 WEIGHTS_FILE = FILES.weights_file
+
+
+def make_decoder(config: CodecConfig) -> nn.Module:
+    """The decoder `config.decoder` names: latent [B, D, F] -> wav [B, 1, F * hop_length]."""
+    return VocosDecoder(config) if config.decoder == "vocos" else SEANetDecoder(config)
 
 
 @dataclass
@@ -52,7 +61,7 @@ class Codec(nn.Module):
             kmeans_iters=config.kmeans_iters,
             threshold_ema_dead_code=config.threshold_ema_dead_code,
             random_active_codebooks=config.random_active_codebooks)
-        self.decoder = SEANetDecoder(config)
+        self.decoder = make_decoder(config)
 
     # --- what a user of the tokens needs to know ---
     @property
@@ -127,7 +136,8 @@ class Codec(nn.Module):
     def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> Codec:
         """Load a codec directory written by `save` (strictly), in eval mode, on `device`."""
         meta = FILES.read_meta(directory)
-        config = FILES.config(directory, meta, CodecConfig)
+        path = Path(directory) / CONFIG_FILE
+        config = CodecConfig.from_dict(require(meta, "config", Any, path), f"{path}: config")
         state = FILES.read_weights(directory)
 
         def make() -> Codec:

@@ -68,6 +68,7 @@ from audiogen.train.overrides import config_to_dict
 # what to change first after a non-finite loss (the LM trainer names its own)
 NON_FINITE_ADVICE = "lower lr"
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # precision setting -> autocast dtype
+DECODER_KEYS = ("decoder", "vocos")  # the codec settings init_from leaves free
 
 
 @dataclass
@@ -78,7 +79,9 @@ class CodecTrainConfig:
     disc_filters: int = 32  # channels of the MS-STFT discriminator's convs (EnCodec: 32)
     disc_n_ffts: list[int] = field(default_factory=lambda: [1024, 2048, 512, 256, 128])
     # FFT sizes of the discriminator's scales, one sub-discriminator each (EnCodec: these five)
-    init_from: str = ""  # codec model directory to start from (its config replaces preset/codec)
+    init_from: str = ""  # codec model directory to start from (its config replaces preset;
+    # `codec` may still set another decoder: the encoder and codebooks are copied, the new
+    # decoder starts fresh)
     train_decoder_only: bool = False  # freeze encoder and codebooks: the codes stay as they are,
     # so a language model trained on them stays valid; only the decoder learns
     # --- data ---
@@ -119,12 +122,24 @@ class CodecTrainConfig:
     # autocast on CUDA (quantizer, losses, weights and optimizer stay float32); CPUs run fp32
 
     def codec_config(self) -> CodecConfig:
-        if self.init_from:
-            return Codec.load(self.init_from).config
+        """The preset with `codec` applied; with `init_from`, that codec's config, of which
+        `codec` may change only the decoder (`decoder`, `vocos`)."""
+        base = Codec.load(self.init_from).config if self.init_from else codec_preset(self.preset)
+        changes = dict(self.codec)
+        if changes.get("decoder") == "seanet":  # back to SEANet: no Vocos settings
+            changes.setdefault("vocos", None)
         try:
-            return dataclasses.replace(codec_preset(self.preset), **self.codec)
+            config = dataclasses.replace(base, **changes)
         except (ValueError, TypeError) as e:
             raise AudiogenError(f"codec settings: {e}") from e
+        if self.init_from:
+            fixed = [k for k, v in config.to_dict().items()
+                     if k not in DECODER_KEYS and v != base.to_dict()[k]]
+            if fixed:
+                raise AudiogenError(
+                    f"codec settings {', '.join(fixed)}: init_from={self.init_from} fixes the "
+                    f"encoder and codebooks; only codec.decoder and codec.vocos may change.")
+        return config
 
 
 class CodecTrainer:
@@ -161,7 +176,7 @@ class CodecTrainer:
 
         torch.manual_seed(c.seed)  # identical initial weights on every process
         if c.init_from:
-            self.codec = Codec.load(c.init_from).to(self.device)
+            self.codec = self._codec_from(c.init_from).to(self.device)
         else:
             self.codec = Codec(c.codec_config()).to(self.device)
             if c.init_gain > 0:
@@ -189,6 +204,18 @@ class CodecTrainer:
         self.step = 0
         self.cpu_seconds = 0.0  # process CPU time spent in training steps, over resumes
         self._valid_batch: torch.Tensor | None = None
+
+    def _codec_from(self, directory: str) -> Codec:
+        """The codec in `directory`, loaded whole, or with a new decoder when this run's
+        config asks for another: then its encoder and quantizer (codebooks included) are
+        copied exactly and the decoder starts from a fresh initialisation."""
+        base, config = Codec.load(directory), self.config.codec_config()
+        if config == base.config:
+            return base
+        codec = Codec(config)
+        codec.encoder.load_state_dict(base.encoder.state_dict(), strict=True)
+        codec.quantizer.load_state_dict(base.quantizer.state_dict(), strict=True)
+        return codec
 
     # --- data ---
     def _data(self) -> tuple[WeightedCrops, RandomCrops, int]:
