@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 from test_codec_train import TINY, data_dir, tiny_config  # noqa: F401 (fixture)
-from tiny_model import tiny_codec_config
+from tiny_model import tiny_codec_config, tiny_model_dir
 
+from audiogen.api import AudioGen
 from audiogen.codec import Codec, CodecConfig
+from audiogen.codec.chunked import decode_chunked
 from audiogen.codec.config import VocosConfig
 from audiogen.codec.vocos import FrameISTFT, VocosDecoder
 from audiogen.errors import AudiogenError
@@ -180,3 +182,43 @@ def test_init_from_refuses_other_encoder_settings(data_dir, tmp_path):  # noqa: 
                          codec={**TINY, "n_q": 1, "decoder": "vocos"})
     with pytest.raises(AudiogenError, match="n_q: init_from=.* only codec.decoder"):
         CodecTrainer(config, tmp_path / "run")
+
+
+def test_reference_config_refuses_a_vocos_codec():
+    from audiogen.convert.codec import xp_cfg_from_config
+    with pytest.raises(ValueError, match="SEANet decoder only"):
+        xp_cfg_from_config(tiny_vocos_config())
+
+
+# --- decoding in pieces ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def vocos_model(tmp_path_factory):
+    """The tiny model with a Vocos codec (weights larger than at init, so audio is loud)."""
+    directory = tiny_model_dir(tmp_path_factory.mktemp("vocos_model"))
+    torch.manual_seed(3)
+    codec = Codec(tiny_vocos_config())
+    with torch.no_grad():
+        for p in codec.decoder.parameters():
+            p.normal_(0, 0.3)
+    codec.save(directory)
+    return AudioGen.from_pretrained(directory, device="cpu")
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100])
+def test_chunked_decode_equals_whole(vocos_model, chunk):
+    codec = vocos_model.codec
+    codes = torch.randint(0, codec.cardinality, (2, codec.num_codebooks, 61))
+    whole = codec.decode(codes)
+    assert whole.abs().max() > 1e-2
+    torch.testing.assert_close(decode_chunked(codec, codes, chunk), whole, atol=1e-6, rtol=0)
+
+
+def test_stream_equals_generate(vocos_model):
+    """Streaming generation (past the 1 s window) joins to what `generate` returns."""
+    kwargs = {"duration": 2.3, "seed": 5}
+    ref, _ = vocos_model.generate(["a dog barks"], **kwargs)
+    out = torch.cat(list(vocos_model.generate_stream(["a dog barks"], chunk_duration=0.1,
+                                                     **kwargs)), dim=-1)
+    assert out.shape == ref.shape == (1, 1, round(2.3 * 16000))
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)

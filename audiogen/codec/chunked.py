@@ -19,6 +19,11 @@ Audio for frame t is therefore final once frames up to t + head_right + tail_rig
 and the pieces joined equal the whole-signal decoding up to float rounding (no cross-fade is
 needed: there is no seam). Memory holds the LSTM state and a few frames of context.
 
+The Vocos decoder (audiogen/codec/vocos.py) has no recurrent part: its head is empty and the
+whole decoder is the tail, whose reach is its convolutions' plus the iSTFT's window overlap
+(`VocosDecoder.reach`); its padding of the latent at the ends is seen only by the pieces that
+hold the true ends, as in the whole-signal pass.
+
     frames known:   |=============================|
     head + LSTM:    |========================|--->|   head_right frames short of the end
     audio out:      |===================|--->|        tail_right frames short of that
@@ -34,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiogen.codec.conv import Conv1d, ConvTranspose1d
+from audiogen.codec.vocos import VocosDecoder
 
 
 def _conv_reach(conv: Conv1d, rate: int) -> tuple[Fraction, Fraction]:
@@ -55,11 +61,13 @@ def _transposed_reach(up: ConvTranspose1d, rate: int) -> tuple[Fraction, Fractio
 
 
 def decoder_reach(decoder: nn.Module) -> tuple[tuple[int, int], tuple[int, int]]:
-    """((head_left, head_right), (tail_left, tail_right)) reach in whole frames of a SEANetDecoder.
+    """((head_left, head_right), (tail_left, tail_right)) reach in whole frames of a decoder.
 
-    Reaches add up along the layers (in frames, whatever the layer's rate); the sums are
-    rounded up once at the end, which bounds the context a piece needs.
+    SEANet: reaches add up along the layers (in frames, whatever the layer's rate); the sums
+    are rounded up once at the end, which bounds the context a piece needs. Vocos: no head.
     """
+    if isinstance(decoder, VocosDecoder):
+        return (0, 0), decoder.reach()
     head = _conv_reach(decoder.conv_in, 1)
     left = right = Fraction(0)
     rate = 1
@@ -129,18 +137,19 @@ class StreamingDecoder:
                               final)
 
     def _run_head(self, upto: int) -> None:
-        """Frames [head_done, upto) through conv_in and the LSTM."""
+        """Frames [head_done, upto) through conv_in and the LSTM (Vocos: as they are)."""
         if upto <= self.head_done:
             return
         lo = max(0, self.head_done - self.head_left)
         hi = min(self.pushed, upto + self.head_right)
-        x = self.decoder.conv_in(self.latent[..., lo - self.latent_start:hi - self.latent_start])
-        x = x[..., self.head_done - lo:upto - lo]
-        lstm = self.decoder.lstm
-        if lstm is not None:  # the LSTM wrapper's forward, with the state carried
-            seq = x.permute(2, 0, 1)  # [n, B, C]
-            y, self.state = lstm.lstm(seq, self.state)
-            x = (y + seq).permute(1, 2, 0)
+        x = self.latent[..., lo - self.latent_start:hi - self.latent_start]
+        if not isinstance(self.decoder, VocosDecoder):  # Vocos: no head (reach 0, lo..upto)
+            x = self.decoder.conv_in(x)[..., self.head_done - lo:upto - lo]
+            lstm = self.decoder.lstm
+            if lstm is not None:  # the LSTM wrapper's forward, with the state carried
+                seq = x.permute(2, 0, 1)  # [n, B, C]
+                y, self.state = lstm.lstm(seq, self.state)
+                x = (y + seq).permute(1, 2, 0)
         self.feat = x if self.feat is None else torch.cat([self.feat, x], -1)
         self.head_done = upto
         # keep only the latents the next head call reads
@@ -149,15 +158,19 @@ class StreamingDecoder:
         self.latent_start = keep
 
     def _run_tail(self, upto: int, final: bool) -> torch.Tensor:
-        """Audio of frames [out_done, upto) through the upsampling blocks."""
+        """Audio of frames [out_done, upto) through the upsampling blocks (Vocos: the whole
+        decoder)."""
         if upto <= self.out_done:
             return self.latent.new_zeros(self.latent.shape[0], self.codec.config.channels, 0)
         lo = max(0, self.out_done - self.tail_left)
         hi = self.head_done if final else min(self.head_done, upto + self.tail_right)
         x = self.feat[..., lo - self.feat_start:hi - self.feat_start]
-        for block in self.decoder.blocks:
-            x = block(x)
-        wav = self.decoder.conv_out(F.elu(x))
+        if isinstance(self.decoder, VocosDecoder):
+            wav = self.decoder(x)
+        else:
+            for block in self.decoder.blocks:
+                x = block(x)
+            wav = self.decoder.conv_out(F.elu(x))
         wav = wav[..., (self.out_done - lo) * self.hop:(upto - lo) * self.hop]
         self.out_done = upto
         keep = max(0, self.out_done - self.tail_left)

@@ -196,6 +196,9 @@ def xp_cfg_from_config(config: CodecConfig) -> dict[str, Any]:
     Written the way the released files hold it, interpolations included; used to build the
     reference model at the same shape for fixtures and benchmarks.
     """
+    if config.decoder != "seanet":
+        raise ValueError(f"the reference (audiocraft) codec has a SEANet decoder only; this "
+                         f"codec's decoder is {config.decoder!r}, which it cannot express")
     if config.epsilon != 1e-5:
         raise ValueError("the reference fixes the codebook epsilon at 1e-5")
     return {
