@@ -29,7 +29,7 @@ run_arm() {  # NAME OPTIONS...: one arm in the background, logging to $OUT/NAME.
   nice -n 10 "$AG" train codec --data "$DATA" -o "$OUT/$name" --no-progress "${COMMON[@]}" "$@" \
     > "$OUT/$name.log" 2>&1 &
 }
-ARMS=("$@"); [ ${#ARMS[@]} -gt 0 ] || ARMS=(recon adv_light dec_adv dec_recon)
+ARMS=("$@"); [ ${#ARMS[@]} -gt 0 ] || ARMS=(recon adv_light dec_adv dec_recon vocos)
 for arm in "${ARMS[@]}"; do
   case $arm in
     # reconstruction losses only, from scratch (the default model's codec recipe, run longer)
@@ -42,7 +42,12 @@ for arm in "${ARMS[@]}"; do
     # the shipped codec's decoder alone, reconstruction losses only, on the broad data
     dec_recon) run_arm dec_recon init_from=audiogen/assets/default_model train_decoder_only=true \
       loss_weights.adv=0 loss_weights.feat=0 ;;
-    *) echo "unknown arm: $arm (recon, adv_light, dec_adv, dec_recon)" >&2; exit 2 ;;
+    # the shipped codec's encoder and codebooks frozen, a new Vocos iSTFT decoder (dim 256,
+    # about 3.7M parameters), reconstruction losses only: the shipped codes stay valid
+    vocos) run_arm vocos init_from=audiogen/assets/default_model train_decoder_only=true \
+      loss_weights.adv=0 loss_weights.feat=0 codec.decoder=vocos \
+      'codec.vocos={"dim": 256, "intermediate": 768, "layers": 8, "n_fft": 1280}' ;;
+    *) echo "unknown arm: $arm (recon, adv_light, dec_adv, dec_recon, vocos)" >&2; exit 2 ;;
   esac
 done
 wait
