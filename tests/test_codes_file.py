@@ -37,6 +37,23 @@ def test_identity_follows_weights_and_config():
     assert codec_identity(tiny_codec(1)) != codec_identity(a)
 
 
+def test_identity_ignores_the_decoder():
+    """The identity names the codes: a retrained or replaced decoder reads the same codes."""
+    a = tiny_codec(0)
+    b = tiny_codec(0)
+    with torch.no_grad():
+        next(b.decoder.parameters()).view(-1)[0] += 1e-3
+    vocos = Codec(CodecConfig(n_filters=4, ratios=[4, 2], dimension=8, lstm_layers=0, n_q=2,
+                              bins=16, decoder="vocos",
+                              vocos={"dim": 8, "intermediate": 8, "layers": 1, "n_fft": 32}))
+    vocos.load_state_dict({k: v for k, v in a.state_dict().items()
+                           if not k.startswith("decoder.")}, strict=False)
+    assert codec_identity(a) == codec_identity(b) == codec_identity(vocos)
+    with torch.no_grad():
+        next(b.encoder.parameters()).view(-1)[0] += 1e-3
+    assert codec_identity(a) != codec_identity(b)
+
+
 def test_mismatched_codec_is_refused(tmp_path):
     codec, other = tiny_codec(0), tiny_codec(1)
     path = save_codes(tmp_path / "x.codes",

@@ -1,7 +1,7 @@
 """Measure the default model's card: every number in docs/model_card.md comes from here.
 
     .venv/bin/python tools/model_card.py prepare                 # test set, floor, ceiling
-    .venv/bin/python tools/model_card.py codec                   # codec vs Opus (evaluate-codec)
+    .venv/bin/python tools/model_card.py codec [--old DIR]       # codec vs Opus, in and out of domain
     .venv/bin/python tools/model_card.py testgen --name final    # one clip per test caption
     .venv/bin/python tools/model_card.py fad                     # FAD/KL of every set so far
     .venv/bin/python tools/model_card.py prompts --name final --cfg 3   # judge agreement
@@ -118,12 +118,18 @@ def reconstruct(model: str, source: Path, target: Path) -> None:
 
 
 def codec_eval(args) -> None:
-    target = Path(args.out) / "codec.json"
-    if exists(target):
-        return
-    subprocess.run(AUDIOGEN + ["evaluate-codec", "--model", args.model, "--data",
-                               str(Path(args.out) / "test_audio"), "--seconds", "0",
-                               "--threads", str(args.threads), "-o", str(target)], check=True)
+    """evaluate-codec on the test clips (in domain, whole clips) and on the recordings held out
+    of all training (out of domain: an evenly spaced sample, with spectrogram pictures), the
+    codec of `--model` beside `--old` (if given) and Opus."""
+    models = ["--model", args.model] + (["--model", args.old] if args.old else [])
+    sets = {"codec": [str(Path(args.out) / "test_audio"), "--seconds", "0"],
+            "codec_ood": [args.recordings, "--split", "test", "--seconds", "5",
+                          "--max-files", "48", "--spectrograms", "4"]}
+    for name, data in sets.items():
+        target = Path(args.out) / f"{name}.json"
+        if not exists(target):
+            subprocess.run(AUDIOGEN + ["evaluate-codec", *models, "--data", *data, "--threads",
+                                       str(args.threads), "-o", str(target)], check=True)
 
 
 def model_dir(args) -> str:
@@ -291,9 +297,9 @@ def summary(args) -> None:
     refs = out / "judge_references.json"
     if refs.is_file():
         lines += ["", "judge references: " + refs.read_text()]
-    codec = out / "codec.md"
-    if codec.is_file():
-        lines += ["", codec.read_text()]
+    for name in ("codec", "codec_ood"):
+        if (out / f"{name}.md").is_file():
+            lines += ["", (out / f"{name}.md").read_text()]
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
     print(text)
@@ -312,6 +318,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="RUN/checkpoints/step_N: its EMA weights")
     parser.add_argument("--cfg", type=float, default=3.0, help="guidance coefficient")
     parser.add_argument("--manifest", default=str(ROOT / "corpus/manifest.jsonl"))
+    parser.add_argument("--recordings", default=str(ROOT / "recordings/manifest.jsonl"),
+                        help="`audiogen data build-recordings` manifest: its test split is the "
+                        "codec's out-of-domain set")
+    parser.add_argument("--old", help="codec stage: a second codec (the previous one) beside it")
     parser.add_argument("--out", default=str(ROOT / "runs/model_card"))
     parser.add_argument("--batch", type=int, default=10, help="prompts per generate call")
     parser.add_argument("--threads", type=int, default=2)

@@ -10,14 +10,15 @@ Format `audiogen-codes`, version 1. A safetensors file with one tensor and strin
       frame_rate     code frames per second, e.g. "50.0"
       num_codebooks  K
       cardinality    codebook size
-      codec_id       identity of the codec: first 16 hex digits of a SHA-256 over its
-                     config (canonical JSON) and every tensor of its state dict
+      codec_id       identity of the codes: first 16 hex digits of a SHA-256 over the
+                     codec's config (canonical JSON, without the decoder choice) and every
+                     tensor of its encoder and quantizer (not its decoder)
       num_samples    length of the encoded audio in samples at `sample_rate` (decoding yields
                      F * hop samples; the decoder trims back to this)
 
 Safetensors is chosen because it is safe to read (no pickle), readable from any language, and
 carries string metadata. Decoding with a codec whose identity differs is refused: the codes
-would decode to noise.
+would decode to noise. A codec whose decoder alone was retrained has the same identity.
 """
 
 from __future__ import annotations
@@ -40,10 +41,15 @@ VERSION = 1
 
 
 def codec_identity(codec: torch.nn.Module) -> str:
-    """16 hex digits identifying a codec by its config and weights."""
+    """16 hex digits identifying the codes a codec makes: its config and the weights of its
+    encoder and quantizer. The decoder is left out: a new decoder trained on frozen codes
+    (e.g. a Vocos head) reads the same codes, so their files and token caches stay valid."""
     h = hashlib.sha256()
-    h.update(json.dumps(codec.config.to_dict(), sort_keys=True).encode())
+    config = {k: v for k, v in codec.config.to_dict().items() if k not in ("decoder", "vocos")}
+    h.update(json.dumps(config, sort_keys=True).encode())
     for name, tensor in sorted(codec.state_dict().items()):
+        if name.startswith("decoder."):
+            continue
         h.update(name.encode())
         h.update(str(tensor.dtype).encode())
         raw = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
