@@ -47,7 +47,11 @@ for arm in "${ARMS[@]}"; do
     vocos) run_arm vocos init_from=audiogen/assets/default_model train_decoder_only=true \
       loss_weights.adv=0 loss_weights.feat=0 codec.decoder=vocos \
       'codec.vocos={"dim": 256, "intermediate": 768, "layers": 8, "n_fft": 1280}' ;;
-    *) echo "unknown arm: $arm (recon, adv_light, dec_adv, dec_recon, vocos)" >&2; exit 2 ;;
+    # adversarial fine-tuning of the recon arm's codec at step 3000 (light discriminator,
+    # trained alone for its first 500 steps): do adversarial losses help a trained codec?
+    recon_adv) run_arm recon_adv "${SMALL[@]}" "${LIGHT_D[@]}" adv_warmup_steps=500 \
+      init_from=${RECON_INIT:-runs/codec_cmp/recon/checkpoints/step_00003000} ;;
+    *) echo "unknown arm: $arm (recon, adv_light, dec_adv, dec_recon, vocos, recon_adv)" >&2; exit 2 ;;
   esac
 done
 wait
