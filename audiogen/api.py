@@ -251,7 +251,7 @@ class AudioGen:
 
             job = loop.submit(Job(texts, resolved, prompt, publish_frames=chunk_frames))
             return no_grad_steps(stream_audio(self.codec, job_pieces(job, callback),
-                                              resolved.num_samples, skip))
+                                              resolved.num_samples, skip, loop.codec_turn))
         return generate_stream(self.lm, self.codec, texts, resolved, prompt=prompt,
                                skip_samples=skip, chunk_frames=chunk_frames, callback=callback)
 
