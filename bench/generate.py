@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/generate.py [--quick] [--threads 1] [--seconds 5] [--no-reference]
     .venv/bin/python bench/generate.py --medium --threads 2 --seconds 10   # minutes, ~8 GB
+    .venv/bin/python bench/generate.py --medium --no-reference --seconds 10 --variants fast-int8
     .venv/bin/python bench/generate.py --gpu     # CUDA only: the released medium shape in bf16
 
 One run measures, for each shape (the default model's, lm_preset("small"): dim 256 x 6; and
