@@ -53,9 +53,10 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
           "int8": torch.int8}
 
 
-def decoding_options(cuda: bool, fast: bool, dtype: torch.dtype | str | None,
+def decoding_options(device: torch.device, fast: bool, dtype: torch.dtype | str | None,
                      cuda_graphs: bool | None) -> tuple[torch.dtype, bool]:
-    """from_pretrained's dtype and cuda_graphs, defaults filled in and checked."""
+    """from_pretrained's dtype and cuda_graphs on `device`, defaults filled in and checked."""
+    cuda = device.type == "cuda"
     if dtype is None:
         dtype = torch.bfloat16 if cuda and fast else torch.float32
     elif isinstance(dtype, str):
@@ -64,9 +65,10 @@ def decoding_options(cuda: bool, fast: bool, dtype: torch.dtype | str | None,
         dtype = DTYPES[dtype]
     if dtype not in DTYPES.values():
         raise AudiogenError(f"unsupported dtype {dtype}: use one of {', '.join(DTYPES)}.")
-    if dtype == torch.int8 and cuda:
-        raise AudiogenError("int8 weights are a CPU option: on CUDA use bfloat16 or float16 "
-                            "(or run on the CPU with --device cpu).")
+    if dtype == torch.int8 and device.type != "cpu":
+        # torch's int8 kernels (audiogen.generation.int8) are CPU kernels
+        raise AudiogenError(f"int8 weights are a CPU option: on {device.type.upper()} use "
+                            "bfloat16 or float16 (or run on the CPU with --device cpu).")
     if cuda_graphs is None:
         cuda_graphs = cuda and fast
     if cuda_graphs and not cuda:
@@ -134,7 +136,7 @@ class AudioGen:
                 "`audiogen train codec`) and an LM (lm.json, lm.safetensors: `audiogen train "
                 "lm` or `audiogen convert-audiocraft`).")
         device = resolve_device(device)  # None: auto
-        dtype, cuda_graphs = decoding_options(device.type == "cuda", fast, dtype, cuda_graphs)
+        dtype, cuda_graphs = decoding_options(device, fast, dtype, cuda_graphs)
         codec = Codec.load(directory, device)
         lm = AudioLM.load(directory, device,
                           None if text_encoder_path is None else str(text_encoder_path))
@@ -249,7 +251,7 @@ class AudioGen:
 
             job = loop.submit(Job(texts, resolved, prompt, publish_frames=chunk_frames))
             return no_grad_steps(stream_audio(self.codec, job_pieces(job, callback),
-                                              resolved.num_samples, skip))
+                                              resolved.num_samples, skip, loop.codec_turn))
         return generate_stream(self.lm, self.codec, texts, resolved, prompt=prompt,
                                skip_samples=skip, chunk_frames=chunk_frames, callback=callback)
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/generate.py [--quick] [--threads 1] [--seconds 5] [--no-reference]
     .venv/bin/python bench/generate.py --medium --threads 2 --seconds 10   # minutes, ~8 GB
+    .venv/bin/python bench/generate.py --medium --no-reference --seconds 10 --variants fast-int8
     .venv/bin/python bench/generate.py --gpu     # CUDA only: the released medium shape in bf16
 
 One run measures, for each shape (the default model's, lm_preset("small"): dim 256 x 6; and
@@ -346,9 +347,10 @@ def bench_medium(variants: list[str], args) -> list[str]:
             f"{'peak MB':>9}")]
     results = ([("reference", ref)] if ref is not None else []) + [
         (f"ours {v}", r) for v, r in ours.items()]
+    base = ref or ours.get("fast")  # the float32 tokens the others are compared with
     for name, r in results:
         rows.append(f"  {name:<22}{r['wall']:>9.1f}{r['cpu']:>9.1f}"
-                    f"{_agreement(r, ref or ours['fast']):>14}{r['gen_mb']:>8.0f}"
+                    f"{'-' if base is None else _agreement(r, base):>14}{r['gen_mb']:>8.0f}"
                     f"{max(r['build_mb'], r['gen_mb']):>9.0f}")
     return rows
 
@@ -387,6 +389,9 @@ def main() -> None:
                         help="the released medium shape (1536 x 48) on the CPU: seconds per "
                         "--seconds clip (use --seconds 10) and peak memory, float32 / bfloat16 "
                         "/ int8 (and the reference in float32); minutes, about 8 GB")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=None,
+                        help="which of our decoders to run (default: all; with --medium: "
+                        "fast fast-bf16 fast-int8)")
     parser.add_argument("--gpu", action="store_true",
                         help="CUDA: the released medium shape (1536 x 48) in bf16, 10 s clips "
                              "(2 s with --quick; untested: written without a GPU)")
@@ -420,9 +425,11 @@ def main() -> None:
         print(f"(seconds per {clip:g} s clip = steps / (steps/s wall))")
         return
     if args.medium:
-        print("\n".join(bench_medium(["fast", "fast-bf16", "fast-int8"], args)))
+        print("\n".join(bench_medium(args.variants or ["fast", "fast-bf16", "fast-int8"],
+                                      args)))
         return
-    variants = ["plain", "fast", "fast-int8"] if args.quick else list(VARIANTS)
+    variants = args.variants or (["plain", "fast", "fast-int8"] if args.quick
+                                 else list(VARIANTS))
     if args.compile:
         variants.append("fast-compile")
     speeds = {}
@@ -430,11 +437,10 @@ def main() -> None:
         rows, speeds[name] = bench_shape(name, shape, frames, variants, args)
         print("\n".join(rows), flush=True)
     speeds = speeds["512 x 12"]
-    if "reference" in speeds:
-        print(f"int8 ratio vs reference (512 x 12): "
-              f"{speeds['fast-int8'] / speeds['reference']:.2f}")
-    print(f"int8 ratio vs float32 FastDecoder (512 x 12): "
-          f"{speeds['fast-int8'] / speeds['fast']:.2f}", flush=True)
+    for base, label in (("reference", "reference"), ("fast", "float32 FastDecoder")):
+        if "fast-int8" in speeds and base in speeds:
+            print(f"int8 ratio vs {label} (512 x 12): "
+                  f"{speeds['fast-int8'] / speeds[base]:.2f}", flush=True)
     for variant in ("plain", "fast", "fast-fp16", "fast-int8"):
         r = _spawn([sys.executable], args, worker="e2e", variant=variant, frames=frames,
                    repeats=args.repeats + 1)

@@ -123,7 +123,7 @@ def check_generate(dry: bool) -> str:
     _say(dry, f"generate {len(texts)} x 5 s with AudioGen.from_pretrained({directory}) on CUDA "
          "(defaults: bfloat16, CUDA graphs), twice (the second timed)")
     model = AudioGen.from_pretrained(directory, device=_device(dry))
-    expected = decoding_options(not dry, True, None, None)
+    expected = decoding_options(_device(dry), True, None, None)
     if (model.lm.dtype, model.lm.cuda_graphs) != expected:
         raise AssertionError(f"defaults: dtype {model.lm.dtype}, graphs "
                              f"{model.lm.cuda_graphs} (expected {expected})")

@@ -284,9 +284,14 @@ def test_bad_device(command, device, message, model_dir, tmp_path, capsys, no_mo
     (["--dtype", "float8"], "unknown dtype 'float8': use one of float32, bfloat16, float16, int8."),
     (["--dtype", "bfloat16", "--plain-decoder"], "dtype and cuda_graphs are options of the fast"),
     (["--cuda-graphs", "--device", "cpu"], "CUDA graphs need a CUDA device"),
+    (["--dtype", "int8", "--device", "mps"], ("int8 weights are a CPU option: on MPS use "
+                                              "bfloat16 or float16 (or run on the CPU with "
+                                              "--device cpu).")),
 ])
 @pytest.mark.parametrize("command", ["generate", "serve"])
-def test_bad_decoding_options(command, flags, message, model_dir, tmp_path, capsys, no_model):
+def test_bad_decoding_options(command, flags, message, model_dir, tmp_path, capsys, no_model,
+                              monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)  # an Apple GPU, faked
     rest = {"generate": ["a dog", "--model", model_dir, "-o", tmp_path / "o"],
             "serve": ["--model", model_dir]}[command]
     _refused([*command.split(), *rest, *flags], capsys, tmp_path, message)

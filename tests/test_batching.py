@@ -7,6 +7,7 @@ requests, so some join mid-way while others run.
 
 import itertools
 import threading
+import time
 
 import pytest
 import torch
@@ -190,6 +191,43 @@ def test_concurrent_streams_through_a_shared_loop_equal_solo_streams(model):
         assert wav.shape == ref.shape and (wav - ref).abs().max() < 1e-4
 
 
+def test_callers_of_a_shared_loop_take_turns_with_the_codec(model, monkeypatch):
+    """At most `codec_turn`'s count of callers decode audio at once (here 1, as on 2 cores),
+    so they do not take the decode loop's core."""
+    from audiogen.codec.chunked import StreamingDecoder
+
+    loop = SharedLoop(model.lm, slots=3)
+    loop.codec_turn = threading.BoundedSemaphore(1)
+    active, most, lock = [0], [0], threading.Lock()
+    push = StreamingDecoder.push
+
+    def counted(self, codes):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            threading.Event().wait(0.01)  # time for the other callers to come in
+            return push(self, codes)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(StreamingDecoder, "push", counted)
+    out = [None] * 3
+
+    def run(i):
+        out[i] = torch.cat(list(model.generate_stream(f"sound {i}", duration=0.6, seed=i,
+                                                      chunk_duration=0.1, loop=loop)), -1)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert [tuple(w.shape) for w in out] == [(1, 1, 9600)] * 3
+    assert most[0] == 1
+
+
 def test_an_abandoned_stream_leaves_the_loop(model):
     loop = SharedLoop(model.lm, slots=1)
     stream = model.generate_stream("a bell", duration=2.0, chunk_duration=0.1, loop=loop)
@@ -197,6 +235,10 @@ def test_an_abandoned_stream_leaves_the_loop(model):
     stream.close()
     wav = torch.cat(list(model.generate_stream("a dog", duration=0.3, loop=loop)), -1)
     assert wav.shape == (1, 1, 4800)  # the one slot was free again
+    # the job leaves at the step boundary after its last frames, which the stream may beat
+    deadline = time.monotonic() + 10
+    while loop.scheduler.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not loop.scheduler.busy
 
 

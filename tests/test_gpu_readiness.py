@@ -16,25 +16,38 @@ def model_dir(tmp_path_factory):
     return tiny_model_dir(tmp_path_factory.mktemp("model"))
 
 
+CPU, CUDA, MPS = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
+
+
 def test_decoding_defaults_bf16_and_graphs_on_cuda_float32_on_cpu():
-    assert decoding_options(True, True, None, None) == (torch.bfloat16, True)
-    assert decoding_options(False, True, None, None) == (torch.float32, False)
-    assert decoding_options(True, False, None, None) == (torch.float32, False)
-    assert decoding_options(True, True, "float16", False) == (torch.float16, False)
-    assert decoding_options(False, True, "int8", None) == (torch.int8, False)
+    assert decoding_options(CUDA, True, None, None) == (torch.bfloat16, True)
+    assert decoding_options(CPU, True, None, None) == (torch.float32, False)
+    assert decoding_options(CUDA, False, None, None) == (torch.float32, False)
+    assert decoding_options(CUDA, True, "float16", False) == (torch.float16, False)
+    assert decoding_options(CPU, True, "int8", None) == (torch.int8, False)
+    assert decoding_options(MPS, True, None, None) == (torch.float32, False)
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    ((False, True, None, True), "CUDA graphs need a CUDA device"),
-    ((True, False, "bfloat16", None), "options of the fast decoder"),
-    ((False, True, "half", None), "unknown dtype 'half'"),
-    ((False, True, torch.float64, None), "unsupported dtype"),
-    ((True, True, "int8", None), "int8 weights are a CPU option: on CUDA use bfloat16"),
-    ((False, False, "int8", None), "options of the fast decoder"),
+    ((CPU, True, None, True), "CUDA graphs need a CUDA device"),
+    ((CUDA, False, "bfloat16", None), "options of the fast decoder"),
+    ((CPU, True, "half", None), "unknown dtype 'half'"),
+    ((CPU, True, torch.float64, None), "unsupported dtype"),
+    ((CUDA, True, "int8", None), "int8 weights are a CPU option: on CUDA use bfloat16"),
+    ((MPS, True, "int8", None), "int8 weights are a CPU option: on MPS use bfloat16"),
+    ((CPU, False, "int8", None), "options of the fast decoder"),
 ])
 def test_bad_decoding_options_are_refused(args, message):
     with pytest.raises(AudiogenError, match=message):
         decoding_options(*args)
+
+
+def test_int8_on_mps_is_refused_before_loading(model_dir, monkeypatch):
+    """A machine with an Apple GPU (faked here): one clear error, not the kernel's
+    traceback from deep inside the decoder."""
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    with pytest.raises(AudiogenError, match="^int8 weights are a CPU option: on MPS"):
+        AudioGen.from_pretrained(model_dir, device="mps", dtype="int8")
 
 
 def test_from_pretrained_on_cpu_is_unchanged_and_takes_a_dtype(model_dir):

@@ -5,6 +5,8 @@ Skipped when the `ui` extra (gradio) is not installed.
 
 import json
 import threading
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -100,6 +102,8 @@ def test_concurrent_clients_share_the_loop_and_the_rest_queue(server):
         w.join(timeout=10)
     assert [seed for _, seed in results] == list(range(7))
     assert all(len(files) == 1 for files, _ in results)
+    # saved from 7 threads at once: 7 files, none written over another's name
+    assert len({Path(f).name for files, _ in results for f in files}) == 7
     # several at once in the shared loop, never more than its 3 slots' worth of requests
     assert tracker.started - before == 7 and 1 < tracker.most <= 3
     assert ranks  # the later ones were told their place in the queue
@@ -148,3 +152,26 @@ def test_serve_command_starts_the_page_on_localhost(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_api_saves_wavs_without_spectrograms(tmp_path):
+    """An API call returns WAV files only, so no spectrogram image is drawn for it (it cost
+    more CPU than decoding the audio); the page's results keep theirs."""
+    import torch
+
+    from audiogen.generation import GenerationRequest
+    from audiogen.ui.app import Studio
+    from audiogen.ui.limits import Request, ServeConfig
+
+    model = SimpleNamespace(batches_continuously=False, sample_rate=SR)
+    studio = Studio(model, ServeConfig(), out_dir=tmp_path)
+    request = Request(["a dog", "rain"], GenerationRequest(seed=3))
+    wav = torch.rand(2, 1, SR // 10) - 0.5
+    api = studio.save(request, wav, images=False)
+    page = studio.save(request, wav)
+    assert [r["image"] for r in api] == [None, None]
+    assert [Path(r["image"]).name for r in page] == ["0003_a-dog_seed3.png",
+                                                      "0004_rain_seed3.png"]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["0003_a-dog_seed3.png",
+                                                              "0004_rain_seed3.png"]
+    assert len(list(tmp_path.glob("*.wav"))) == 4

@@ -150,7 +150,7 @@ def load_model(args: argparse.Namespace):
 
     device = check_device(args)
     # checked here too, so a bad value is refused before the model directory is read
-    decoding_options(device.type == "cuda", not args.plain_decoder, args.dtype, args.cuda_graphs)
+    decoding_options(device, not args.plain_decoder, args.dtype, args.cuda_graphs)
     model_dir = args.model if args.model is not None else default_model_dir()
     return AudioGen.from_pretrained(model_dir, device=device,
                                     text_encoder_path=args.text_encoder,

@@ -17,6 +17,7 @@ seam to hide.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
@@ -61,12 +62,15 @@ def stream_codes(lm, cond, num_frames: int, window: int, stride: int,
 
 
 def stream_audio(codec, pieces: Iterator[torch.Tensor], num_samples: int,
-                 skip_samples: int = 0) -> Iterator[torch.Tensor]:
+                 skip_samples: int = 0, turn: AbstractContextManager | None = None,
+                 ) -> Iterator[torch.Tensor]:
     """Decode code pieces as they come: -> wav chunks `[B, 1, t]` float32 on the CPU.
 
     The chunks joined are samples [skip_samples, num_samples) of the decoded signal; empty
     chunks are not yielded. Iterate under no_grad (see `no_grad_steps`).
+    turn: held while the codec works on each piece (a SharedLoop's `codec_turn`), or None.
     """
+    turn = turn or nullcontext()
     decoder = StreamingDecoder(codec)
     done = 0  # samples decoded so far (before trimming)
 
@@ -77,10 +81,12 @@ def stream_audio(codec, pieces: Iterator[torch.Tensor], num_samples: int,
         return wav[..., max(0, skip_samples - lo):max(0, min(hi, num_samples) - lo)]
 
     for codes in pieces:
-        wav = trimmed(decoder.push(codes))
+        with turn:
+            wav = trimmed(decoder.push(codes))
         if wav.shape[-1]:
             yield wav.float().cpu()
-    wav = trimmed(decoder.flush())
+    with turn:
+        wav = trimmed(decoder.flush())
     if wav.shape[-1]:
         yield wav.float().cpu()
 

@@ -25,6 +25,7 @@ are checked as on the command line (audiogen.generation.request), with the same 
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
 import os
 import shutil
@@ -59,7 +60,9 @@ class Studio:
 
         self.model, self.config = model, config
         self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="audiogen-ui-"))
-        self.count = 0  # results written so far (numbers the files)
+        # numbers the files 1, 2, ...; next() on it is atomic, and concurrent requests save
+        # from several threads (a shared `count += 1` could give two files one name)
+        self._numbers = itertools.count(1)
         # the decode loop concurrent requests share, or None: one request at a time
         self.loop = SharedLoop(model.lm, config.slots) if model.batches_continuously else None
         self.concurrency = config.slots if self.loop is not None else 1
@@ -81,25 +84,28 @@ class Studio:
             include_prompt=request.include_prompt, chunk_duration=self.config.chunk_duration,
             callback=progress, loop=self.loop)
 
-    def save(self, request: Request, wav: torch.Tensor) -> list[dict]:
-        """Write each clip of wav [B, 1, T] (WAV + spectrogram PNG); -> one record per clip."""
+    def save(self, request: Request, wav: torch.Tensor, images: bool = True) -> list[dict]:
+        """Write each clip of wav [B, 1, T] (WAV, and a spectrogram PNG when `images`);
+        -> one record per clip ("image": the PNG's path, or None)."""
         records = []
         stamp = datetime.datetime.now().strftime("%H:%M:%S")
         for i, prompt in enumerate(request.prompts):
-            self.count += 1
-            name = f"{self.count:04d}_{slug(prompt or '')}_seed{request.seed}"
+            number = next(self._numbers)
+            name = f"{number:04d}_{slug(prompt or '')}_seed{request.seed}"
             path = save_audio(self.out_dir / f"{name}.wav", wav[i], self.model.sample_rate)
-            image = self.out_dir / f"{name}.png"
-            spectrogram_image([wav[i, 0]], self.model.sample_rate, image)
-            records.append({"#": self.count, "time": stamp, "prompt": prompt or "(none)",
+            image = None
+            if images:
+                image = self.out_dir / f"{name}.png"
+                spectrogram_image([wav[i, 0]], self.model.sample_rate, image)
+            records.append({"#": number, "time": stamp, "prompt": prompt or "(none)",
                             **request.settings, "file": path.name, "path": str(path),
-                            "image": str(image)})
+                            "image": None if image is None else str(image)})
         return records
 
-    def generate(self, request: Request) -> tuple[torch.Tensor, list[dict]]:
+    def generate(self, request: Request, images: bool = True) -> tuple[torch.Tensor, list[dict]]:
         """The whole request at once: -> (wav [B, 1, T], records)."""
         wav = torch.cat(list(self.stream(request)), dim=-1)
-        return wav, self.save(request, wav)
+        return wav, self.save(request, wav, images)
 
 
 def _user_error(e: AudiogenError):
@@ -286,7 +292,9 @@ def build_app(model, config: ServeConfig | None = None, out_dir: str | None = No
                     prompts=prompts, negative=negative, duration=duration, guidance=guidance,
                     top_k=top_k, top_p=top_p, temperature=temperature, seed=seed,
                     prompt_audio=clip, include_prompt=keep_clip)
-                _, records = studio.generate(request)
+                # the API returns the WAVs only: no spectrogram images (the page's history
+                # shows them), which cost more CPU than decoding the audio
+                _, records = studio.generate(request, images=False)
             except AudiogenError as e:
                 raise _user_error(e) from None
             return [r["path"] for r in records], request.seed
