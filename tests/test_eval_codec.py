@@ -219,3 +219,30 @@ def test_manifest_split_and_an_evenly_spaced_sample(tmp_path, tiny_codec, capsys
     report = json.loads(out.read_text())
     assert [c["file"] for c in report["clips"]] == ["data/c4.wav", "data/c5.wav"]
     assert report["settings"]["split"] == "train"
+
+
+def test_bottleneck_views_decode_the_latent_and_the_first_codebooks(tiny_codec):
+    from audiogen.codec import Codec
+    from audiogen.eval.codec_views import bottleneck_views
+
+    codec = Codec.load(tiny_codec)
+    views = bottleneck_views("c", codec)
+    assert list(views) == ["c/latent", "c/q1"]  # K = 2: the latent and the first codebook
+    wav = _signal(seconds=0.1)[None]
+    with torch.no_grad():
+        latent = views["c/latent"].encode(wav)
+        assert torch.equal(views["c/latent"].decode(latent), codec.decoder(codec.encoder(wav)))
+    codes = views["c/q1"].encode(wav)
+    assert torch.equal(codes, codec.encode(wav)[:, :1])
+    assert torch.equal(views["c/q1"].decode(codes), codec.decode(codec.encode(wav)[:, :1]))
+    assert views["c/q1"].bitrate == codec.bitrate / 2
+    assert views["c/latent"].bitrate == 8 * 32 * codec.frame_rate  # D float32 numbers a frame
+
+
+def test_cli_bottleneck_adds_the_views_rows(tmp_path, tiny_codec, capsys):
+    out = tmp_path / "codec.json"
+    _evaluate(capsys, "--model", str(tiny_codec), "--data", str(_data(tmp_path)), "-o", str(out),
+              "--no-pitch", "--no-opus", "--bottleneck")
+    report = json.loads(out.read_text())
+    assert list(report["systems"]) == ["codec", "codec/latent", "codec/q1"]
+    assert all(math.isfinite(r["mel_distance"]) for r in report["systems"].values())

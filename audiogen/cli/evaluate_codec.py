@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="draw the first N clips (original, each codec, Opus) into "
                         "REPORT_files/ beside -o (default 0; needs matplotlib: "
                         "pip install 'audiogen[eval]')")
+    parser.add_argument("--bottleneck", action="store_true",
+                        help="add rows for each codec's decoder fed its unquantized latent "
+                        "(NAME/latent) and its first k codebooks (NAME/qK): where detail is lost")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
 
 
@@ -85,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
                           spectrograms=args.spectrograms)
     start = time.perf_counter()
     codecs = {name: Codec.load(m) for name, m in zip(codec_names(args.model), args.model)}
+    if args.bottleneck:
+        from audiogen.eval.codec_views import bottleneck_views
+
+        codecs |= {k: v for name, codec in list(codecs.items())
+                   for k, v in bottleneck_views(name, codec).items()}
     files, root = list_eval_audio(args.data, args.split, cfg.max_files)
     json_path = Path(args.output) if args.output else None
     pictures = json_path.with_name(json_path.stem + "_files") if json_path else None
