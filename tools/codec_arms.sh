@@ -29,7 +29,7 @@ run_arm() {  # NAME OPTIONS...: one arm in the background, logging to $OUT/NAME.
   nice -n 10 "$AG" train codec --data "$DATA" -o "$OUT/$name" --no-progress "${COMMON[@]}" "$@" \
     > "$OUT/$name.log" 2>&1 &
 }
-ARMS=("$@"); [ ${#ARMS[@]} -gt 0 ] || ARMS=(recon adv_light dec_adv dec_recon vocos)
+ARMS=("$@"); [ ${#ARMS[@]} -gt 0 ] || ARMS=(recon adv_light dec_adv dec_recon vocos recon_adv recon2048)
 for arm in "${ARMS[@]}"; do
   case $arm in
     # reconstruction losses only, from scratch (the default model's codec recipe, run longer)
@@ -51,7 +51,10 @@ for arm in "${ARMS[@]}"; do
     # trained alone for its first 500 steps): do adversarial losses help a trained codec?
     recon_adv) run_arm recon_adv "${SMALL[@]}" "${LIGHT_D[@]}" adv_warmup_steps=500 \
       init_from=${RECON_INIT:-runs/codec_cmp/recon/checkpoints/step_00003000} ;;
-    *) echo "unknown arm: $arm (recon, adv_light, dec_adv, dec_recon, vocos, recon_adv)" >&2; exit 2 ;;
+    # recon with the paper's 4 x 2048 codes (2.2 kbps) instead of 4 x 1024
+    recon2048) run_arm recon2048 init_gain=1.732 codec.bins=2048 \
+      codec.threshold_ema_dead_code=0.2 loss_weights.adv=0 loss_weights.feat=0 ;;
+    *) echo "unknown arm: $arm (recon, adv_light, dec_adv, dec_recon, vocos, recon_adv, recon2048)" >&2; exit 2 ;;
   esac
 done
 wait
