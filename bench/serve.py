@@ -50,7 +50,7 @@ def start_server(args, slots: int, out: Path) -> tuple[subprocess.Popen, str]:
                str(slots), "--max-batch", "1", "--queue-size", "64", "--max-duration", "10",
                "--device", "cpu"]
     if args.model:
-        command += ["--model", str(args.model)]
+        command += ["--model", str(args.model.resolve())]  # the server runs in `out`
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(ROOT),
            "GRADIO_ANALYTICS_ENABLED": "False"}
     log = open(out / "server.log", "w")  # noqa: SIM115 (closed with the process)

@@ -4,7 +4,7 @@ Skipped when the `ui` extra (gradio) is not installed.
 """
 
 import json
-import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -80,33 +80,35 @@ def test_bad_input_is_a_message_and_the_server_keeps_serving(server):
 
 
 def test_concurrent_clients_share_the_loop_and_the_rest_queue(server):
+    from gradio_client.utils import Status
+
     url, tracker = server
     before = tracker.started
     tracker.most = 0
-    jobs = [Client(url, verbose=False).submit(prompts=f"client {i}", duration=1.0, seed=i,
-                                              api_name="/generate") for i in range(7)]
-    ranks = []
-
-    def watch(job):
-        while not job.done():
-            status = job.status()
-            if status.rank is not None and status.rank > 0:
-                ranks.append(status.rank)
-            threading.Event().wait(0.05)
-
-    watchers = [threading.Thread(target=watch, args=(job,)) for job in jobs]
-    for w in watchers:
-        w.start()
+    tracker.steps.clear()  # the first 3 requests wait in the loop until the other 4 are queued
+    try:
+        jobs = [Client(url, verbose=False).submit(prompts=f"client {i}", duration=1.0, seed=i,
+                                                  api_name="/generate") for i in range(7)]
+        deadline = time.monotonic() + 60
+        while True:
+            statuses = [job.status() for job in jobs]
+            ranks = sorted(s.rank for s in statuses if s.code == Status.IN_QUEUE)
+            if (tracker.started - before == 3 and ranks == [0, 1, 2, 3]
+                    or time.monotonic() > deadline):
+                break
+            time.sleep(0.05)
+        running = tracker.started - before
+    finally:
+        tracker.steps.set()
+    # 3 in the loop's 3 slots; the other 4 were told their place in the queue
+    assert running == 3 and ranks == [0, 1, 2, 3], (running, statuses)
     results = [job.result(timeout=120) for job in jobs]
-    for w in watchers:
-        w.join(timeout=10)
     assert [seed for _, seed in results] == list(range(7))
     assert all(len(files) == 1 for files, _ in results)
     # saved from 7 threads at once: 7 files, none written over another's name
     assert len({Path(f).name for files, _ in results for f in files}) == 7
     # several at once in the shared loop, never more than its 3 slots' worth of requests
     assert tracker.started - before == 7 and 1 < tracker.most <= 3
-    assert ranks  # the later ones were told their place in the queue
 
 
 def test_continuation_through_the_api(server, tmp_path):

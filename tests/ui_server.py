@@ -18,11 +18,15 @@ def free_port() -> int:
 
 class Tracker:
     """Wraps model.generate_stream: counts generations running at once; slows each LM step (solo
-    or shared loop) a little so that streaming and queueing can be observed on a model this small."""
+    or shared loop) a little so that streaming and queueing can be observed on a model this small.
+    While `steps` is cleared, every LM step waits for it: a test holds the running requests there
+    until the queued ones have been seen waiting, however slow the machine."""
 
     def __init__(self, model, step_delay: float = 0.0):
         self.running = self.most = self.started = 0
         self.guard = threading.Lock()
+        self.steps = threading.Event()
+        self.steps.set()
         stream, step, step_rows = model.generate_stream, model.lm.step, model.lm.step_rows
 
         def tracked(*args, **kwargs):
@@ -40,18 +44,16 @@ class Tracker:
                         self.running -= 1
             return run()
 
-        def slow_step(*args, **kwargs):
-            time.sleep(step_delay)
-            return step(*args, **kwargs)
-
-        def slow_step_rows(*args, **kwargs):  # the shared loop's step
-            time.sleep(step_delay)
-            return step_rows(*args, **kwargs)
+        def held(inner):
+            def step_when_allowed(*args, **kwargs):
+                self.steps.wait()
+                time.sleep(step_delay)
+                return inner(*args, **kwargs)
+            return step_when_allowed
 
         model.generate_stream = tracked
-        if step_delay:
-            model.lm.step = slow_step
-            model.lm.step_rows = slow_step_rows
+        model.lm.step = held(step)
+        model.lm.step_rows = held(step_rows)  # the shared loop's step
 
 
 @contextmanager

@@ -5,12 +5,16 @@
     .venv/bin/python tools/model_card.py testgen --name final    # one clip per test caption
     .venv/bin/python tools/model_card.py fad                     # FAD/KL of every set so far
     .venv/bin/python tools/model_card.py prompts --name final --cfg 3   # judge agreement
+    .venv/bin/python tools/model_card.py prompts --dtype int8    # the same, int8 weights
     .venv/bin/python tools/model_card.py summary                 # the tables, as Markdown
 
 `--name NAME` picks a model: `final` is `--model` (default: the embedded default model); any
 other name needs `--model DIR`, or `--checkpoint RUN/checkpoints/step_N` (its EMA weights with
-the final model's codec, for comparisons at equal steps). Every stage writes under
-runs/model_card/ and skips what it already wrote (delete a file or folder to redo it).
+the final model's codec, for comparisons at equal steps). `--dtype int8` (or bfloat16,
+float16) decodes with those weights and `--seed N` draws other samples: both add to the
+outputs' name (`gen_final-int8_g3`, `prompts_final-seed1_g3.json`), so they sit beside the
+float32 results. Every stage writes under runs/model_card/ and skips what it already wrote
+(delete a file or folder to redo it).
 
 Sets compared by FAD (aisfx) against the test split's real audio:
 - ceiling: the codec's reconstructions of the test audio (the best an LM on this codec can do);
@@ -37,6 +41,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from audiogen.api import DTYPES
 from audiogen.audio.io import load_audio, save_audio
 from audiogen.data.open_corpus.captions import CLASSES
 from audiogen.fileio import write_json
@@ -146,10 +151,17 @@ def model_dir(args) -> str:
     return args.model
 
 
+def run_name(args) -> str:
+    """`--name`, plus the dtype and seed where they are not the defaults."""
+    return (args.name + ("" if args.dtype == "float32" else f"-{args.dtype}")
+            + (f"-seed{args.seed}" if args.seed else ""))
+
+
 def load_model(args):
     from audiogen.api import AudioGen
 
-    return AudioGen.from_pretrained(model_dir(args), device="cpu", fast=args.fast)
+    return AudioGen.from_pretrained(model_dir(args), device="cpu", fast=args.fast,
+                                    dtype=args.dtype)
 
 
 def generate_batches(model, prompts: list[str], seconds: float, cfg: float, seed: int,
@@ -167,14 +179,15 @@ def generate_batches(model, prompts: list[str], seconds: float, cfg: float, seed
 def testgen(args) -> None:
     """gen_NAME_gCFG/: one generation per test caption, cropped to the test clip's length."""
     out = Path(args.out)
-    folder = out / f"gen_{args.name}_g{args.cfg:g}"
+    folder = out / f"gen_{run_name(args)}_g{args.cfg:g}"
     if exists(folder):
         return
     captions = dict(line.split("\t", 1) for line in
                     (out / "captions.tsv").read_text().splitlines())
     names = sorted(captions)
     model = load_model(args)
-    wavs = generate_batches(model, [captions[n] for n in names], 4.0, args.cfg, 0, args.batch)
+    wavs = generate_batches(model, [captions[n] for n in names], 4.0, args.cfg, args.seed,
+                            args.batch)
     with new_folder(folder) as tmp:
         for name, wav in zip(names, wavs):
             ref, _ = load_audio(out / "test_audio" / f"{name}.flac", SR, 1)
@@ -213,7 +226,7 @@ def prompts_stage(args) -> None:
     from audiogen.eval.judge import Judge, judge_agreement
 
     out = Path(args.out)
-    target = out / f"prompts_{args.name}_g{args.cfg:g}.json"
+    target = out / f"prompts_{run_name(args)}_g{args.cfg:g}.json"
     if exists(target):
         return
     prompts, labels, spec = prompt_list()
@@ -222,8 +235,8 @@ def prompts_stage(args) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     wavs, all_labels = [], []
     for seed in spec["seeds"]:
-        clips = generate_batches(model, prompts, spec["duration"], args.cfg, 1000 * seed,
-                                 args.batch)
+        clips = generate_batches(model, prompts, spec["duration"], args.cfg,
+                                 1000 * seed + args.seed, args.batch)
         for i, wav in enumerate(clips):
             save_audio(folder / f"{i:02d}_seed{seed}.wav", wav, SR)
         wavs += clips
@@ -327,6 +340,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-fast", dest="fast", action="store_false",
                         help="the plain decoder instead of FastDecoder (same tokens)")
+    parser.add_argument("--dtype", choices=list(DTYPES), default="float32",
+                        help="the LM's weights in testgen and prompts (int8: CPU int8 kernels)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="added to every generation's seed in testgen and prompts: another "
+                        "draw of the same sets, for the seed noise")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     Path(args.out).mkdir(parents=True, exist_ok=True)
