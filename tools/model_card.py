@@ -206,7 +206,7 @@ def fad(args) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(AUDIOGEN + [
             "evaluate", "--generated", str(out / name), "--reference", str(out / "test_audio"),
-            "--classifier", "judge", "--classifier-weights", str(ROOT / "audiogen/assets/judge"),
+            "--classifier", "judge", "--classifier-weights", args.judge,
             "--captions", str(out / "captions.tsv"), "--cache", str(out / "embeddings"),
             "--threads", str(args.threads), "-o", str(target)], check=True)
 
@@ -241,7 +241,7 @@ def prompts_stage(args) -> None:
             save_audio(folder / f"{i:02d}_seed{seed}.wav", wav, SR)
         wavs += clips
         all_labels += labels
-    result = judge_agreement(Judge.default(), wavs, all_labels, sample_rate=SR)
+    result = judge_agreement(Judge.from_path(args.judge), wavs, all_labels, sample_rate=SR)
     result["prompts"] = prompts
     write_json(target, result)
     print(json.dumps({k: result[k] for k in ("single_event", "two_event")}))
@@ -257,7 +257,7 @@ def references(args) -> None:
     target = out / "judge_references.json"
     if exists(target):
         return
-    judge, codec = Judge.default(), Codec.load(args.model)
+    judge, codec = Judge.from_path(args.judge), Codec.load(args.model)
     labels = json.loads((out / "labels.json").read_text())
     names = sorted(labels)
     result = {}
@@ -334,6 +334,9 @@ def main() -> None:
     parser.add_argument("--recordings", default=str(ROOT / "recordings/manifest.jsonl"),
                         help="`audiogen data build-recordings` manifest: its test split is the "
                         "codec's out-of-domain set")
+    parser.add_argument("--judge", default=str(ROOT / "audiogen/assets/judge"),
+                        help="judge directory (default: the shipped one, trained on the default "
+                        "codec's reconstructions); another codec's needs its own judge")
     parser.add_argument("--old", help="codec stage: a second codec (the previous one) beside it")
     parser.add_argument("--out", default=str(ROOT / "runs/model_card"))
     parser.add_argument("--batch", type=int, default=10, help="prompts per generate call")
