@@ -5,8 +5,9 @@
 #   bash tools/codec_arms.sh recon dec_recon  # only these arms
 #   .venv/bin/python tools/codec_compare.py --budget CPU_S runs/codec_cmp/recon \
 #       runs/codec_cmp/adv_light runs/codec_cmp/dec_adv --baseline audiogen/assets/default_model
-# The reconstruction arm resumes from the committed checkpoint in resume/codec_recon/ (step 9500, 6470 CPU s) when
-# runs/codec_cmp/recon holds none (a fresh machine); the others start over, they are cheap.
+# The reconstruction arm resumes from the committed checkpoint in resume/codec_recon/ (step
+# 9500, 6470 CPU s) when runs/codec_cmp/recon holds none (a fresh machine); the others start
+# over (recon_adv needs RECON_INIT=a recon checkpoint there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AG=${AUDIOGEN:-.venv/bin/audiogen}
