@@ -35,7 +35,6 @@ import math
 from fractions import Fraction
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from audiogen.codec.conv import Conv1d, ConvTranspose1d
@@ -165,12 +164,7 @@ class StreamingDecoder:
         lo = max(0, self.out_done - self.tail_left)
         hi = self.head_done if final else min(self.head_done, upto + self.tail_right)
         x = self.feat[..., lo - self.feat_start:hi - self.feat_start]
-        if isinstance(self.decoder, VocosDecoder):
-            wav = self.decoder(x)
-        else:
-            for block in self.decoder.blocks:
-                x = block(x)
-            wav = self.decoder.conv_out(F.elu(x))
+        wav = self.decoder.tail(x)
         wav = wav[..., (self.out_done - lo) * self.hop:(upto - lo) * self.hop]
         self.out_done = upto
         keep = max(0, self.out_done - self.tail_left)

@@ -133,6 +133,11 @@ class SEANetDecoder(nn.Module):
         x = self.conv_in(latent)
         if self.lstm is not None:
             x = self.lstm(x)
+        return self.tail(x)
+
+    def tail(self, x: torch.Tensor) -> torch.Tensor:
+        """The upsampling part, after conv_in and the LSTM: [B, C, F] -> wav [B, channels,
+        F * hop_length] (streaming decoding runs the head itself, carrying the LSTM state)."""
         for block in self.blocks:
             x = block(x)
         return self.conv_out(F.elu(x))

@@ -110,6 +110,10 @@ class VocosDecoder(nn.Module):
         frames = sum(c.kernel_size[0] // 2 for c in convs) + self.istft.pad_frames
         return frames, frames
 
+    def tail(self, latent: torch.Tensor) -> torch.Tensor:
+        """The whole decoder: it has no recurrent head for streaming to run apart."""
+        return self(latent)
+
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         p = self.istft.pad_frames
         x = self.embed(F.pad(latent, (p, p), mode="replicate"))
