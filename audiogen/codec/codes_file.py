@@ -33,6 +33,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from audiogen.codec.config import DECODER_SETTINGS
 from audiogen.errors import AudiogenError
 from audiogen.fileio import atomic_path
 
@@ -45,7 +46,7 @@ def codec_identity(codec: torch.nn.Module) -> str:
     encoder and quantizer. The decoder is left out: a new decoder trained on frozen codes
     (e.g. a Vocos head) reads the same codes, so their files and token caches stay valid."""
     h = hashlib.sha256()
-    config = {k: v for k, v in codec.config.to_dict().items() if k not in ("decoder", "vocos")}
+    config = {k: v for k, v in codec.config.to_dict().items() if k not in DECODER_SETTINGS}
     h.update(json.dumps(config, sort_keys=True).encode())
     for name, tensor in sorted(codec.state_dict().items()):
         if name.startswith("decoder."):

@@ -16,6 +16,8 @@ from audiogen.model_dir import parse_config
 NORMS = ("weight_norm", "none")
 PAD_MODES = ("constant", "reflect")
 DECODERS = ("seanet", "vocos")
+# the settings that choose the decoder alone: the codes do not depend on them
+DECODER_SETTINGS = ("decoder", "vocos")
 
 
 def check_istft(n_fft: int, hop: int) -> None:
@@ -119,7 +121,8 @@ class CodecConfig:
         same as before the decoder choice existed (files and codec identities unchanged)."""
         data = dataclasses.asdict(self)
         if self.decoder == "seanet":
-            del data["decoder"], data["vocos"]
+            for key in DECODER_SETTINGS:
+                del data[key]
         return data
 
     @classmethod

@@ -132,12 +132,17 @@ class Codec(nn.Module):
         """Write codec.json and codec.safetensors into `directory` (see audiogen.model_dir)."""
         FILES.save(directory, self.state_dict(), {"config": self.config.to_dict(), **(extra or {})})
 
+    @staticmethod
+    def read_config(directory: str | os.PathLike) -> CodecConfig:
+        """The config of a codec directory, checked as `load` checks it, without its weights."""
+        meta = FILES.read_meta(directory)
+        path = Path(directory) / CONFIG_FILE
+        return CodecConfig.from_dict(require(meta, "config", Any, path), f"{path}: config")
+
     @classmethod
     def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> Codec:
         """Load a codec directory written by `save` (strictly), in eval mode, on `device`."""
-        meta = FILES.read_meta(directory)
-        path = Path(directory) / CONFIG_FILE
-        config = CodecConfig.from_dict(require(meta, "config", Any, path), f"{path}: config")
+        config = cls.read_config(directory)
         state = FILES.read_weights(directory)
 
         def make() -> Codec:

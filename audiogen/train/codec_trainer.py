@@ -44,6 +44,7 @@ import torch
 from audiogen import distributed
 from audiogen.codec import Codec, CodecConfig, codec_preset
 from audiogen.codec.balancer import Balancer
+from audiogen.codec.config import DECODER_SETTINGS
 from audiogen.codec.conv import boost_init
 from audiogen.codec.discriminator import DiscriminatorConfig, MultiScaleSTFTDiscriminator
 from audiogen.codec.losses import (
@@ -68,7 +69,6 @@ from audiogen.train.overrides import config_to_dict
 # what to change first after a non-finite loss (the LM trainer names its own)
 NON_FINITE_ADVICE = "lower lr"
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # precision setting -> autocast dtype
-DECODER_KEYS = ("decoder", "vocos")  # the codec settings init_from leaves free
 
 
 @dataclass
@@ -124,7 +124,8 @@ class CodecTrainConfig:
     def codec_config(self) -> CodecConfig:
         """The preset with `codec` applied; with `init_from`, that codec's config, of which
         `codec` may change only the decoder (`decoder`, `vocos`)."""
-        base = Codec.load(self.init_from).config if self.init_from else codec_preset(self.preset)
+        base = (Codec.read_config(self.init_from) if self.init_from
+                else codec_preset(self.preset))
         changes = dict(self.codec)
         if changes.get("decoder") == "seanet":  # back to SEANet: no Vocos settings
             changes.setdefault("vocos", None)
@@ -134,7 +135,7 @@ class CodecTrainConfig:
             raise AudiogenError(f"codec settings: {e}") from e
         if self.init_from:
             fixed = [k for k, v in config.to_dict().items()
-                     if k not in DECODER_KEYS and v != base.to_dict()[k]]
+                     if k not in DECODER_SETTINGS and v != base.to_dict()[k]]
             if fixed:
                 raise AudiogenError(
                     f"codec settings {', '.join(fixed)}: init_from={self.init_from} fixes the "
