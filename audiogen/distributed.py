@@ -59,9 +59,19 @@ def init(device: str = "cpu") -> torch.device:
     return torch_device
 
 
-def close() -> None:
-    if is_distributed():
-        dist.destroy_process_group()
+def close(finished: bool = True) -> None:
+    """Leave the process group.
+
+    `finished`: every rank got here normally. The ranks then meet at a barrier first, so none
+    tears down its gloo connections while a peer is still working or writing (rank 0 exports
+    after the others are done; a rank closing early aborted now and then with "terminate called
+    without an active exception"). After an error the peers may never arrive, so no barrier.
+    """
+    if not is_distributed():
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def barrier() -> None:
