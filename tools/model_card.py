@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from audiogen.api import DTYPES
 from audiogen.audio.io import load_audio, save_audio
-from audiogen.data.open_corpus.captions import CLASSES
+from audiogen.data.open_corpus.captions import ALL_CLASSES
 from audiogen.fileio import write_json
 
 AUDIOGEN = [str(Path(sys.executable).parent / "audiogen")]  # the venv's console script
@@ -215,13 +215,18 @@ def fad(args) -> None:
             "--threads", str(args.threads), "-o", str(target)], check=True)
 
 
-def prompt_list() -> tuple[list[str], list[list[str]], dict]:
+def prompt_list(manifest: Path) -> tuple[list[str], list[list[str]], dict]:
+    """One prompt per label of the corpus in `manifest` (in caption-table order), then the
+    two-event pairs whose labels it has: (prompts, the labels each asks for, the spec)."""
     spec = json.loads(PROMPTS.read_text())
-    prompts = [CLASSES[label][0] for label in CLASSES]
-    labels = [[label] for label in CLASSES]
+    present = {r["label"] for r in read_manifest(manifest)}
+    known = [label for label in ALL_CLASSES if label in present]
+    prompts = [ALL_CLASSES[label][0] for label in known]
+    labels = [[label] for label in known]
     for a, b in spec["two_event"]:
-        prompts.append(f"{CLASSES[a][0]} while {CLASSES[b][0]}")
-        labels.append([a, b])
+        if a in present and b in present:
+            prompts.append(f"{ALL_CLASSES[a][0]} while {ALL_CLASSES[b][0]}")
+            labels.append([a, b])
     return prompts, labels, spec
 
 
@@ -233,7 +238,7 @@ def prompts_stage(args) -> None:
     target = out / f"prompts_{run_name(args)}_g{args.cfg:g}.json"
     if exists(target):
         return
-    prompts, labels, spec = prompt_list()
+    prompts, labels, spec = prompt_list(Path(args.manifest))
     model = load_model(args)
     folder = out / target.stem
     folder.mkdir(parents=True, exist_ok=True)
@@ -272,7 +277,7 @@ def references(args) -> None:
     by_label: dict[str, list[str]] = {}
     for n in names:
         by_label.setdefault(labels[n], []).append(n)
-    _, _, spec = prompt_list()
+    _, _, spec = prompt_list(Path(args.manifest))
     mixes, pair_labels = [], []
     for a, b in spec["two_event"]:
         for k in range(min(2, len(by_label.get(a, [])), len(by_label.get(b, [])))):
