@@ -5,9 +5,8 @@
 #   bash tools/codec_arms.sh recon dec_recon  # only these arms
 #   .venv/bin/python tools/codec_compare.py --budget CPU_S runs/codec_cmp/recon \
 #       runs/codec_cmp/adv_light runs/codec_cmp/dec_adv --baseline audiogen/assets/default_model
-# The reconstruction arm resumes from the committed checkpoint in resume/codec_recon/ (step
-# 9500, 6470 CPU s) when runs/codec_cmp/recon holds none (a fresh machine); the others start
-# over (recon_adv needs RECON_INIT=a recon checkpoint there).
+# Arms start from scratch on a fresh machine (recon_adv needs RECON_INIT=a recon checkpoint).
+# recon ran to step 10250 (7000 CPU s); that codec is kept in resume/default_lm/codec/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AG=${AUDIOGEN:-.venv/bin/audiogen}
@@ -15,11 +14,6 @@ OUT=runs/codec_cmp
 mkdir -p "$OUT"
 [ -f corpus/manifest.jsonl ] || "$AG" data build-open-corpus -o corpus
 [ -f recordings/manifest.jsonl ] || "$AG" data build-recordings -o recordings
-if [ ! -d "$OUT/recon/checkpoints" ] && [ -d resume/codec_recon ]; then
-  mkdir -p "$OUT/recon/checkpoints"
-  cp -r resume/codec_recon/step_* "$OUT/recon/checkpoints/"
-  cp resume/codec_recon/step_*/train_config.json "$OUT/recon/train_config.json"
-fi
 DATA=corpus/manifest.jsonl,recordings/manifest.jsonl
 COMMON=(batch_size=16 lr=3e-4 num_threads=1 checkpoint_every=250 keep_checkpoints=40
         validate_every=250 log_every=25 steps=20000)
