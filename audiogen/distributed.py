@@ -11,8 +11,9 @@ the decoded audio before back-propagating, and explicit averaging works with any
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -72,6 +73,18 @@ def close(finished: bool = True) -> None:
     if finished:
         dist.barrier()
     dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def closing() -> Iterator[None]:
+    """Leave the process group when the block ends: `close()` after it ran through,
+    `close(finished=False)` when it raised."""
+    try:
+        yield
+    except BaseException:
+        close(finished=False)
+        raise
+    close()
 
 
 def barrier() -> None:

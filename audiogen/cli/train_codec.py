@@ -74,15 +74,11 @@ def run(args: argparse.Namespace) -> int:
         config = CodecTrainConfig()
     config = apply_overrides(config, overrides)
     trainer = CodecTrainer(config, run_dir)
-    finished = False
-    try:
+    with distributed.closing():
         valid = trainer.train(show_progress=not args.no_progress)
         if distributed.is_main():
             exported = trainer.export_path()
             summary = (f"; SI-SNR {valid['si_snr_db']:.2f} dB, mel distance "
                        f"{valid['mel_distance']:.4f}" if valid else "")
             print(f"trained {trainer.step} steps{summary}; model: {exported}")
-        finished = True
-    finally:
-        distributed.close(finished)
     return 0

@@ -65,13 +65,9 @@ def run(args: argparse.Namespace) -> int:
     from audiogen.train.lm_trainer import LMTrainer
 
     trainer = LMTrainer(config, run_dir)
-    finished = False
-    try:
+    with distributed.closing():
         valid = trainer.train(show_progress=not args.no_progress)
         if distributed.is_main():
             summary = f"; valid ce {valid['ce']:.4f} (ppl {valid['ppl']:.1f})" if valid else ""
             print(f"trained {trainer.step} steps{summary}; model: {trainer.export_path()}")
-        finished = True
-    finally:
-        distributed.close(finished)
     return 0
