@@ -16,6 +16,10 @@ outputs' name (`gen_final-int8_g3`, `prompts_final-seed1_g3.json`), so they sit 
 float32 results. Every stage writes under runs/model_card/ and skips what it already wrote
 (delete a file or folder to redo it).
 
+In-domain codec numbers come twice: on the whole test split and on the test clips whose
+source files the codec never trained on (`--codec-heard` lists the others; the shipped list,
+tools/model_card_codec_heard.json, says why there are any).
+
 Sets compared by FAD (aisfx) against the test split's real audio:
 - ceiling: the codec's reconstructions of the test audio (the best an LM on this codec can do);
 - floor: real train-split audio of a different label for every test clip (real sound that
@@ -128,6 +132,7 @@ def codec_eval(args) -> None:
     codec of `--model` beside `--old` (if given) and Opus."""
     models = ["--model", args.model] + (["--model", args.old] if args.old else [])
     sets = {"codec": [str(Path(args.out) / "test_audio"), "--seconds", "0"],
+            "codec_unheard": [str(unheard_test_audio(args)), "--seconds", "0"],
             "codec_ood": [args.recordings, "--split", "test", "--seconds", "5",
                           "--max-files", "48", "--spectrograms", "4"]}
     if not Path(args.recordings).is_file():
@@ -139,6 +144,26 @@ def codec_eval(args) -> None:
         if not exists(target):
             subprocess.run(AUDIOGEN + ["evaluate-codec", *models, "--data", *data, "--threads",
                                        str(args.threads), "-o", str(target)], check=True)
+
+
+def heard_clips(args) -> set[str]:
+    """Names (as in test_audio/) of the test clips whose source files the codec trained on."""
+    if not args.codec_heard:
+        return set()
+    return {i.replace("/", "__") for i in json.loads(Path(args.codec_heard).read_text())["clips"]}
+
+
+def unheard_test_audio(args) -> Path:
+    """test_audio_unheard/: the test clips the codec never heard (`--codec-heard` lists the
+    others), so that in-domain numbers are not flattered by training clips."""
+    out, heard = Path(args.out), heard_clips(args)
+    folder = out / "test_audio_unheard"
+    if not exists(folder):
+        with new_folder(folder) as tmp:
+            for path in sorted((out / "test_audio").iterdir()):
+                if path.stem not in heard:
+                    shutil.copyfile(path, tmp / path.name)
+    return folder
 
 
 def model_dir(args) -> str:
@@ -274,6 +299,10 @@ def references(args) -> None:
         wavs = [load_audio(out / folder / f"{n}{suffix}", SR, 1)[0] for n in names]
         result[f"single_{kind}"] = judge_agreement(judge, wavs, [[labels[n]] for n in names],
                                                    sample_rate=SR)["single_event"]
+        keep = [i for i, n in enumerate(names) if n not in heard_clips(args)]
+        result[f"single_{kind}_unheard"] = judge_agreement(
+            judge, [wavs[i] for i in keep], [[labels[names[i]]] for i in keep],
+            sample_rate=SR)["single_event"]
     by_label: dict[str, list[str]] = {}
     for n in names:
         by_label.setdefault(labels[n], []).append(n)
@@ -319,7 +348,7 @@ def summary(args) -> None:
     refs = out / "judge_references.json"
     if refs.is_file():
         lines += ["", "judge references: " + refs.read_text()]
-    for name in ("codec", "codec_ood"):
+    for name in ("codec", "codec_unheard", "codec_ood"):
         if (out / f"{name}.md").is_file():
             lines += ["", (out / f"{name}.md").read_text()]
     text = "\n".join(lines) + "\n"
@@ -346,6 +375,9 @@ def main() -> None:
     parser.add_argument("--judge", default=str(ROOT / "audiogen/assets/judge"),
                         help="judge directory (default: the shipped one, trained on the default "
                         "codec's reconstructions); another codec's needs its own judge")
+    parser.add_argument("--codec-heard", default=str(ROOT / "tools/model_card_codec_heard.json"),
+                        help="JSON list of the test clips the codec trained on ('' if none): "
+                             "in-domain numbers are also given without them")
     parser.add_argument("--old", help="codec stage: a second codec (the previous one) beside it")
     parser.add_argument("--out", default=str(ROOT / "runs/model_card"))
     parser.add_argument("--batch", type=int, default=10, help="prompts per generate call")
