@@ -57,17 +57,18 @@ def test_embedded_default_model_is_small_and_generates_reproducibly():
                     reason="the judge needs aisfx: pip install --no-deps aisfx==0.1.2")
 @pytest.mark.slow
 def test_embedded_default_model_follows_its_prompts():
-    """The text conditioning was learned: one 4 s generation per corpus label (its first
-    caption, seed 0, the model's defaults), and the shipped judge names the prompt's label far
-    more often than chance (1 in 40). The model card measures 0.6-0.7 on 200 such clips."""
+    """The text conditioning was learned: one 4 s generation per label of the shipped judge
+    (the corpus's labels; prompt: the label's first general caption, seed 0, the model's
+    defaults), and the judge names the prompt's label far more often than chance (1 in 62).
+    The model card measures 0.62 on 310 such clips (five seeds)."""
     from audiogen.api import AudioGen
-    from audiogen.data.open_corpus.captions import CLASSES
+    from audiogen.data.open_corpus.captions import ALL_CLASSES
     from audiogen.eval.judge import Judge, judge_agreement
 
-    labels = list(CLASSES)
+    judge = Judge.default()
+    labels = list(judge.labels)
     model = AudioGen.from_pretrained(audiogen.default_model.DEFAULT_MODEL_DIR, device="cpu")
-    wav, sr = model.generate([CLASSES[label][0] for label in labels], duration=4.0, seed=0)
-    result = judge_agreement(Judge.default(), list(wav), [[label] for label in labels],
-                             sample_rate=sr)
-    assert result["single_event"]["n"] == 40
-    assert result["single_event"]["accuracy"] >= 0.4, result["per_prompt"]
+    wav, sr = model.generate([ALL_CLASSES[label][0] for label in labels], duration=4.0, seed=0)
+    result = judge_agreement(judge, list(wav), [[label] for label in labels], sample_rate=sr)
+    assert result["single_event"]["n"] == len(labels) == 62
+    assert result["single_event"]["accuracy"] >= 0.3, result["per_prompt"]

@@ -6,15 +6,16 @@
 #   .venv/bin/python tools/codec_compare.py --budget CPU_S runs/codec_cmp/recon \
 #       runs/codec_cmp/adv_light runs/codec_cmp/dec_adv --baseline audiogen/assets/default_model
 # Arms start from scratch on a fresh machine (recon_adv needs RECON_INIT=a recon checkpoint).
-# recon ran to step 10250 (7000 CPU s); that codec is kept in resume/default_lm/codec/.
+# recon ran to step 10250 (7000 CPU s): the default model's codec.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AG=${AUDIOGEN:-.venv/bin/audiogen}
 OUT=runs/codec_cmp
 mkdir -p "$OUT"
-[ -f corpus/manifest.jsonl ] || "$AG" data build-open-corpus -o corpus
+[ -f corpus-40/manifest.jsonl ] || "$AG" data build-open-corpus -o corpus-40 \
+  --sources game,midi,speech,procedural  # the 40-class corpus (without everyday)
 [ -f recordings/manifest.jsonl ] || "$AG" data build-recordings -o recordings
-DATA=corpus/manifest.jsonl,recordings/manifest.jsonl
+DATA=corpus-40/manifest.jsonl,recordings/manifest.jsonl
 COMMON=(batch_size=16 lr=3e-4 num_threads=1 checkpoint_every=250 keep_checkpoints=40
         validate_every=250 log_every=25 steps=20000)
 SMALL=(init_gain=1.732 codec.bins=1024 codec.threshold_ema_dead_code=0.2)

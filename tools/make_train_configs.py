@@ -19,13 +19,14 @@ from audiogen.train.lm_config import LMTrainConfig
 
 CODEC_PRESETS: dict[str, tuple[str, dict]] = {
     CODEC_FILES["small"]: (
-        ("Small CPU preset: the default model's codec (the small preset with 4 x 512 codes),\n"
-         "trained on reconstruction losses only (the adversarial ones are slow on a CPU).\n"
-         "Set data."),
-        {"preset": "small", "codec": {"bins": 512, "threshold_ema_dead_code": 0.2},
+        ("Small CPU preset: the default model's codec (the small preset with 4 x 1024 codes,\n"
+         "2.0 kbps), trained on reconstruction losses only: on a CPU the adversarial ones cost\n"
+         "3x a step and, at equal CPU time, did worse (docs/training.md). Set data (the default\n"
+         "model: the corpus without the everyday source and the recordings, by hours)."),
+        {"preset": "small", "codec": {"bins": 1024, "threshold_ema_dead_code": 0.2},
          "batch_size": 16, "init_gain": 1.732,
-         "loss_weights": {"adv": 0.0, "feat": 0.0, "l1": 0.1, "mel": 2.0}, "steps": 1500,
-         "checkpoint_every": 100, "validate_every": 250, "log_every": 20}),
+         "loss_weights": {"adv": 0.0, "feat": 0.0, "l1": 0.1, "mel": 2.0}, "steps": 10250,
+         "checkpoint_every": 250, "validate_every": 250, "log_every": 25}),
     CODEC_FILES["audiogen-16khz"]: (
         ("The released AudioGen codec's shape (57M parameters, 4 x 2048 codes at 50 Hz) with\n"
          "the EnCodec recipe of audiocraft's compression solver: 1 s crops, batch 64, Adam\n"
@@ -39,8 +40,8 @@ T5 = {"kind": "t5", "name": "t5-large", "path": "/path/to/t5-large", "dim": 1024
 
 LM_PRESETS: dict[str, tuple[str, dict]] = {
     LM_FILES["small"]: (
-        ("Small CPU preset: the project's default model, trained on 2 CPU cores in about an hour\n"
-        "on short clips (1-5 s). Set codec (a `small` codec preset: 4 x 1024 codes) and cache."),
+        ("Small CPU preset: the project's default model's LM shape, trained on 2 CPU cores on\n"
+        "4 s segments. Set codec (a `small` codec preset: 4 x 1024 codes) and manifest or cache."),
         {"preset": "small", "lm": {"card": 1024, "num_layers": 4, "cfg_dropout": 0.1},
          "segment_seconds": 4.0, "batch_size": 16, "steps": 2000, "lr": 1e-3,
          "schedule": "cosine", "warmup_steps": 100, "min_lr_ratio": 0.1, "validate_every": 250,

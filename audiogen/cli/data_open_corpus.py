@@ -1,14 +1,13 @@
 """Build the open sound corpus (offline, from freely licensed Debian packages).
 
-Default sources (the corpus the shipped model was trained on, 40 classes): `game`, recorded
-sound effects in game-data and education packages (wesnoth-1.16-data, widelands-data,
+Sources (all by default: the corpus the shipped model was trained on, 62 classes): `game`,
+recorded sound effects in game-data and education packages (wesnoth-1.16-data, widelands-data,
 lincity-ng-data, tuxpaint-stamps-default, openttd-opensfx, sound-theme-freedesktop, scratch);
 `midi`, General MIDI instruments and effects rendered by fluidsynth with fluid-soundfont-gm;
-`speech`, espeak-ng; `procedural`. Source `everyday`, chosen explicitly, adds real recordings
-whose file names say what they are, from 0ad-data, hedgewars-data, supertuxkart-data,
-megaglest-data and other packages: men's and women's voices (to the speech classes), and
-laughter, coughs, footsteps, doors, dogs, cats, pigs, rivers, engines, fireworks and more as
-classes of their own. Writes 16 kHz mono FLAC
+`speech`, espeak-ng; `procedural`; `everyday`, real recordings whose file names say what they
+are, from 0ad-data, hedgewars-data, supertuxkart-data, megaglest-data and other packages: men's
+and women's voices (to the speech classes), and laughter, coughs, footsteps, doors, dogs, cats,
+pigs, rivers, engines, fireworks and more as classes of their own. Writes 16 kHz mono FLAC
 clips, manifest.jsonl (captions, label, source, licence, attribution, group, split),
 corpus.json and README.md. Missing packages are named with the apt-get line that installs them;
 the rest is built anyway.
@@ -33,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     parser.add_argument("--sources", default=None,
                         help="comma-separated sources to use, from game, midi, speech, "
-                             "procedural, everyday (default: all but everyday, the shipped "
-                             "model's corpus; add everyday for more classes of real "
-                             "everyday sounds)")
+                             "procedural, everyday (default: all, the shipped model's "
+                             "corpus; all but everyday: the 40-class corpus of earlier "
+                             "models)")
     parser.add_argument("--strict", action="store_true",
                         help="fail when a source's packages are missing instead of skipping it")
     parser.add_argument("--root", default="/",

@@ -29,9 +29,9 @@ from audiogen.errors import AudiogenError
 from audiogen.fileio import atomic_path, write_json
 
 SOURCES = ("game", "midi", "speech", "procedural", "everyday")
-# The default corpus, the one the shipped model was trained on: `everyday` (everyday.py) adds
-# classes of real everyday recordings and is chosen explicitly until a model trained on it ships.
-DEFAULT_SOURCES = ("game", "midi", "speech", "procedural")
+# The default corpus, the one the shipped model was trained on (62 classes). Without
+# `everyday` (everyday.py: real everyday recordings) the earlier models' 40-class corpus.
+DEFAULT_SOURCES = SOURCES
 SPLIT_FRACTIONS = {"test": 0.1, "valid": 0.1}  # the rest is train
 AUDIO_SUFFIX = ".flac"
 MAX_VARIANTS = 3  # speed-changed copies of one training clip, at most

@@ -1,7 +1,7 @@
 """Curated caption tables: natural English for every class and every kind of sound.
 
-`CLASSES` maps each label of the default corpus to general paraphrases (any clip of the class
-fits them); `EVERYDAY_CLASSES` does the same for the labels only source `everyday` adds, and
+`CLASSES` maps each label of the corpus without source `everyday` to general paraphrases
+(any clip of the class fits them); `EVERYDAY_CLASSES` does the same for the labels only source `everyday` adds, and
 `ALL_CLASSES` holds both. `SOUNDS` maps a sound kind (named by the source tables in
 game_sfx.py, everyday.py, midi.py, ...) to its label and specific paraphrases; a clip's captions
 are a few specific ones followed by a couple of general ones. Captions are lower case without
@@ -80,9 +80,8 @@ CLASSES: dict[str, list[str]] = {
     "drums": ["drums play a beat", "a drummer plays", "a drum kit rhythm"],
 }
 
-# Labels that only source `everyday` emits. They are kept apart from CLASSES, the default
-# corpus's labels, because the shipped model, its judge and the model card's fixed prompt list
-# are built on exactly those; ALL_CLASSES holds both.
+# Labels that only source `everyday` emits, kept apart from CLASSES, the labels of the corpus
+# without it (the earlier models' 40 classes); ALL_CLASSES holds both.
 EVERYDAY_CLASSES: dict[str, list[str]] = {
     # people
     "laughter": ["someone laughs", "a person laughs out loud", "the sound of laughter",
