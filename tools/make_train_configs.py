@@ -22,7 +22,7 @@ CODEC_PRESETS: dict[str, tuple[str, dict]] = {
         ("Small CPU preset: the default model's codec (the small preset with 4 x 1024 codes,\n"
          "2.0 kbps), trained on reconstruction losses only: on a CPU the adversarial ones cost\n"
          "3x a step and, at equal CPU time, did worse (docs/training.md). Set data (the default\n"
-         "model: the corpus without the everyday source and the recordings, by hours)."),
+         "model's recipe: the corpus and the recordings, by hours)."),
         {"preset": "small", "codec": {"bins": 1024, "threshold_ema_dead_code": 0.2},
          "batch_size": 16, "init_gain": 1.732,
          "loss_weights": {"adv": 0.0, "feat": 0.0, "l1": 0.1, "mel": 2.0}, "steps": 10250,
