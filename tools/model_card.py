@@ -295,14 +295,15 @@ def references(args) -> None:
     labels = json.loads((out / "labels.json").read_text())
     names = sorted(labels)
     result = {}
+    heard = heard_clips(args)
+    keep = [i for i, n in enumerate(names) if n not in heard]
     for kind, folder, suffix in (("real", "test_audio", ".flac"), ("codec", "ceiling_audio", ".wav")):
         wavs = [load_audio(out / folder / f"{n}{suffix}", SR, 1)[0] for n in names]
-        result[f"single_{kind}"] = judge_agreement(judge, wavs, [[labels[n]] for n in names],
-                                                   sample_rate=SR)["single_event"]
-        keep = [i for i, n in enumerate(names) if n not in heard_clips(args)]
-        result[f"single_{kind}_unheard"] = judge_agreement(
-            judge, [wavs[i] for i in keep], [[labels[names[i]]] for i in keep],
-            sample_rate=SR)["single_event"]
+        scores = judge_agreement(judge, wavs, [[labels[n]] for n in names], sample_rate=SR)
+        result[f"single_{kind}"] = scores["single_event"]
+        hits = [scores["per_prompt"][i]["agrees"] for i in keep]  # the same verdicts, a subset
+        result[f"single_{kind}_unheard"] = {"n": len(hits),
+                                            "accuracy": round(sum(hits) / len(hits), 4)}
     by_label: dict[str, list[str]] = {}
     for n in names:
         by_label.setdefault(labels[n], []).append(n)
