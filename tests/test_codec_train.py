@@ -157,6 +157,8 @@ def test_bad_settings_are_clear_errors(tmp_path, data_dir):
         CodecTrainer(tiny_config(tmp_path / "nowhere"), tmp_path / "r")
     with pytest.raises(AudiogenError, match=r"precision must be one of \('fp32', 'bf16'\)"):
         CodecTrainer(tiny_config(data_dir, precision="fp16"), tmp_path / "r")
+    with pytest.raises(AudiogenError, match="schedule must be one of"):
+        CodecTrainer(tiny_config(data_dir, schedule="linear"), tmp_path / "r")
 
 
 def test_non_finite_loss_stops_before_the_generator_update(tmp_path, data_dir):
@@ -211,6 +213,27 @@ def test_decoder_only_keeps_the_codes(data_dir, tmp_path):
 def test_decoder_only_needs_a_trained_codec(data_dir, tmp_path):
     with pytest.raises(AudiogenError, match="init_from"):
         CodecTrainer(tiny_config(data_dir, train_decoder_only=True), tmp_path / "run")
+
+
+def test_cosine_schedule_sets_both_rates_and_resumes_exactly(data_dir, tmp_path):
+    """The rate is a function of the step alone: warm-up, then half a cosine down to
+    min_lr_ratio * lr at `steps`, on the generator's and the discriminator's optimizer; a run
+    interrupted under it resumes to the uninterrupted run's weights."""
+    kw = dict(steps=5, checkpoint_every=100, schedule="cosine", warmup_steps=2,
+              min_lr_ratio=0.1, lr=1e-3)
+    straight = CodecTrainer(tiny_config(data_dir, **kw), tmp_path / "a")
+    straight.train(show_progress=False)
+    rates = [r["lr"] for r in read_metrics(tmp_path / "a" / "metrics.jsonl", "train")]
+    cosine = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p / 3)) for p in (1, 2, 3)]
+    assert rates == pytest.approx([5e-4, 1e-3, *(1e-3 * f for f in cosine)])
+    assert [g["lr"] for g in straight.opt_d.param_groups] == pytest.approx([1e-4])
+
+    CodecTrainer(tiny_config(data_dir, **kw, stop_at=3), tmp_path / "b").train(
+        show_progress=False)
+    resumed = CodecTrainer(tiny_config(data_dir, **kw), tmp_path / "b")
+    resumed.train(show_progress=False)
+    a, b = state_of(straight), state_of(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_cpu_time_is_logged_and_survives_resume(data_dir, tmp_path):

@@ -64,6 +64,7 @@ from audiogen.seeding import derive_seed, host_uniform
 from audiogen.train import loop
 from audiogen.train.checkpoint import CheckpointManager, load_state, save_state, save_weights
 from audiogen.train.loop import NonFiniteLoss
+from audiogen.train.schedules import SCHEDULES, lr_factor
 from audiogen.train.overrides import config_to_dict
 
 # what to change first after a non-finite loss (the LM trainer names its own)
@@ -95,6 +96,11 @@ class CodecTrainConfig:
     # --- optimisation ---
     lr: float = 3e-4  # Adam learning rate, generator and discriminator (EnCodec: 3e-4)
     betas: tuple[float, float] = (0.5, 0.9)  # Adam betas (EnCodec)
+    schedule: str = "constant"  # learning-rate schedule of both optimizers over `steps`:
+    # constant (EnCodec), cosine or inverse_sqrt (audiogen.train.schedules)
+    warmup_steps: int = 0  # linear warm-up steps of the schedule (fresh Adam moments after
+    # init_from move the weights hard at full rate)
+    min_lr_ratio: float = 0.0  # cosine: the rate at `steps`, as a share of lr
     init_gain: float = 0.0  # >0: scale conv weights by it and zero conv biases at init
     # (audiogen.codec.conv.boost_init; sqrt(3) ~ 1.732 skips the early plateau); 0: torch init
     loss_weights: dict[str, float] = field(default_factory=lambda: {
@@ -165,6 +171,8 @@ class CodecTrainer:
         self.local_batch = c.batch_size // self.world
         if not 0 <= c.disc_update_share <= 1:
             raise AudiogenError("disc_update_share must be between 0 and 1.")
+        if c.schedule not in SCHEDULES:
+            raise AudiogenError(f"schedule must be one of {SCHEDULES}, got {c.schedule!r}.")
         if c.precision not in PRECISIONS:
             raise AudiogenError(f"precision must be one of {tuple(PRECISIONS)}, got "
                                 f"{c.precision!r}.")
@@ -274,6 +282,7 @@ class CodecTrainer:
             out = self.codec(x)
         y = out.audio.float()
         metrics: dict[str, float] = dict(out.metrics)  # numbers the host knows already
+        metrics["lr"] = self._set_lr(step)
         losses: dict[str, torch.Tensor] = {}  # read once, with the balancer's metrics
 
         warming = step < c.adv_warmup_steps
@@ -311,6 +320,15 @@ class CodecTrainer:
         distributed.sync_gradients(self.codec.parameters())
         self.opt_g.step()
         return metrics
+
+    def _set_lr(self, step: int) -> float:
+        """Both optimizers' rate for `step`: a function of the step alone, so resuming needs no
+        scheduler state."""
+        c = self.config
+        lr = c.lr * lr_factor(step, c.schedule, c.warmup_steps, c.steps, c.min_lr_ratio)
+        for group in (*self.opt_g.param_groups, *self.opt_d.param_groups):
+            group["lr"] = lr
+        return lr
 
     def _read(self, losses: dict[str, torch.Tensor], others: dict[str, torch.Tensor]
               ) -> dict[str, float]:
