@@ -11,6 +11,7 @@ from audiogen.codec import Codec
 from audiogen.data.audio_crops import RandomCrops, find_audio
 from audiogen.data.manifest import ManifestEntry, write_manifest
 from audiogen.errors import AudiogenError
+from audiogen.fileio import read_json
 from audiogen.train.codec_trainer import CodecTrainConfig, CodecTrainer
 from audiogen.train.loop import NonFiniteLoss
 from audiogen.train.metrics import read_metrics
@@ -208,6 +209,9 @@ def test_decoder_only_keeps_the_codes(data_dir, tmp_path):
         assert same == (not name.startswith("decoder.")), name
     wav = torch.randn(1, 1, SR // 2) * 0.1
     assert torch.equal(base.encode(wav), after.encode(wav))
+    made = read_json(tmp_path / "tuned" / "model" / "codec.json")["trained_by"]
+    assert made["step"] == 3 and made["train_decoder_only"] is True
+    assert made["init_from"]["step"] == 2  # the base run's own record
 
 
 def test_decoder_only_needs_a_trained_codec(data_dir, tmp_path):

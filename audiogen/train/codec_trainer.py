@@ -424,9 +424,14 @@ class CodecTrainer:
             f"so {NON_FINITE_ADVICE} or check the data.")
 
     def _provenance(self) -> dict[str, Any]:
-        return {"trainer": "audiogen train codec", "step": self.step,
-                "data": self.config.data, "batch_size": self.config.batch_size,
-                "segment_seconds": self.config.segment_seconds}
+        c = self.config
+        made = {"trainer": "audiogen train codec", "step": self.step, "data": c.data,
+                "batch_size": c.batch_size, "segment_seconds": c.segment_seconds}
+        if c.init_from:  # what this run started from, so a model's history stays whole
+            base = read_json(Path(c.init_from) / "codec.json").get("trained_by")
+            made.update(init_from=base or str(c.init_from),
+                        train_decoder_only=c.train_decoder_only)
+        return made
 
     # --- the loop ---
     def train(self, show_progress: bool = True) -> dict[str, float]:
