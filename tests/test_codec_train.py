@@ -223,8 +223,8 @@ def test_cosine_schedule_sets_both_rates_and_resumes_exactly(data_dir, tmp_path)
     """The rate is a function of the step alone: warm-up, then half a cosine down to
     min_lr_ratio * lr at `steps`, on the generator's and the discriminator's optimizer; a run
     interrupted under it resumes to the uninterrupted run's weights."""
-    kw = dict(steps=5, checkpoint_every=100, schedule="cosine", warmup_steps=2,
-              min_lr_ratio=0.1, lr=1e-3)
+    kw = {"steps": 5, "checkpoint_every": 100, "schedule": "cosine", "warmup_steps": 2,
+          "min_lr_ratio": 0.1, "lr": 1e-3}
     straight = CodecTrainer(tiny_config(data_dir, **kw), tmp_path / "a")
     straight.train(show_progress=False)
     rates = [r["lr"] for r in read_metrics(tmp_path / "a" / "metrics.jsonl", "train")]

@@ -64,8 +64,8 @@ from audiogen.seeding import derive_seed, host_uniform
 from audiogen.train import loop
 from audiogen.train.checkpoint import CheckpointManager, load_state, save_state, save_weights
 from audiogen.train.loop import NonFiniteLoss
-from audiogen.train.schedules import SCHEDULES, lr_factor
 from audiogen.train.overrides import config_to_dict
+from audiogen.train.schedules import SCHEDULES, lr_factor
 
 # what to change first after a non-finite loss (the LM trainer names its own)
 NON_FINITE_ADVICE = "lower lr"
