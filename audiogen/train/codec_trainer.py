@@ -8,7 +8,7 @@ One step, read top to bottom in `CodecTrainer.train_step`:
     losses = {l1, mel, adv, feat}(y, x)            balanced w.r.t. y by `Balancer`
     commitment loss                                 added unbalanced, same backward
     one read of the losses and metrics; any non-finite loss on any process -> stop
-    average gradients over processes, Adam step
+    average gradients over processes, Adam step (at `schedule`'s rate for this step)
 
 Precision (`precision=bf16`, CUDA): the codec's and the discriminator's layers run under
 bfloat16 autocast; the quantizer, the losses, the balancer, the weights and the optimizer
