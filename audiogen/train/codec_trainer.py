@@ -55,6 +55,7 @@ from audiogen.codec.losses import (
     relative_feature_matching,
 )
 from audiogen.codec.metrics import mel_distance, si_snr
+from audiogen.codec.model import FILES as CODEC_FILES
 from audiogen.data.audio_crops import RandomCrops, WeightedCrops, find_audio
 from audiogen.data.weighted import parse_sources
 from audiogen.errors import AudiogenError
@@ -186,6 +187,9 @@ class CodecTrainer:
         torch.manual_seed(c.seed)  # identical initial weights on every process
         if c.init_from:
             self.codec = self._codec_from(c.init_from).to(self.device)
+            # the base codec's own training record (or its path), for this run's provenance
+            self._base_record = (CODEC_FILES.read_meta(c.init_from).get("trained_by")
+                                 or str(c.init_from))
         else:
             self.codec = Codec(c.codec_config()).to(self.device)
             if c.init_gain > 0:
@@ -428,9 +432,7 @@ class CodecTrainer:
         made = {"trainer": "audiogen train codec", "step": self.step, "data": c.data,
                 "batch_size": c.batch_size, "segment_seconds": c.segment_seconds}
         if c.init_from:  # what this run started from, so a model's history stays whole
-            base = read_json(Path(c.init_from) / "codec.json").get("trained_by")
-            made.update(init_from=base or str(c.init_from),
-                        train_decoder_only=c.train_decoder_only)
+            made.update(init_from=self._base_record, train_decoder_only=c.train_decoder_only)
         return made
 
     # --- the loop ---
