@@ -5,7 +5,7 @@
 # prints the apt-get line if any is missing) and about six hours on 2 CPU cores (codec 10250
 # steps: about 2 h, measured at 0.68 s a step on one thread; its decoder's 4000 steps: about 1.2 h
 # at 1.1 s a step on one thread beside another job; LM 6000 steps: about 2.5 h at 1.1-1.5 s a
-# step on 2 cores; judge 20-35 min). Work happens in runs/default/ (ignored by git); the
+# step on 2 cores; judge about 30 min). Work happens in runs/default/ (ignored by git); the
 # result is exported to audiogen/assets/default_model/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,7 @@ CODEC_STEPS=${CODEC_STEPS:-10250}
 DECODER_STEPS=${DECODER_STEPS:-4000}
 LM_STEPS=${LM_STEPS:-4000}
 LM_EXTEND=${LM_EXTEND:-6000}
+CODEC_DATA=corpus/manifest.jsonl,recordings/manifest.jsonl  # both codec steps, by hours
 mkdir -p "$RUN"
 
 # 1. the open corpus (deterministic; a rebuild writes identical files), 62 classes, and the
@@ -30,14 +31,14 @@ mkdir -p "$RUN"
 #    so that it heard some of the corpus's test clips: docs/model_card.md.) An exported codec
 #    (RUN/codec/model, written when its run ends) is kept: the LM's codes are its codes.
 [ -f "$RUN/codec/model/codec.safetensors" ] ||
-  "$AG" train codec --config small --data corpus/manifest.jsonl,recordings/manifest.jsonl \
+  "$AG" train codec --config small --data "$CODEC_DATA" \
     -o "$RUN/codec" --steps "$CODEC_STEPS" --no-progress num_threads=2
 
 # 2b. its decoder alone, fine-tuned with a learning rate that decays (the constant rate above
 #    had stopped gaining): encoder and codebooks frozen, so the codes, and with them all the
 #    LM learns from, stay exactly the same; cosine from 3e-4 to 0 after 100 warm-up steps
 [ -f "$RUN/codec_decoder/model/codec.safetensors" ] ||
-  "$AG" train codec --config small --data corpus/manifest.jsonl,recordings/manifest.jsonl \
+  "$AG" train codec --config small --data "$CODEC_DATA" \
     -o "$RUN/codec_decoder" --steps "$DECODER_STEPS" --no-progress num_threads=2 \
     init_from="$RUN/codec/model" train_decoder_only=true schedule=cosine warmup_steps=100
 
@@ -59,6 +60,6 @@ for steps in "$LM_STEPS" "$LM_EXTEND"; do
 done
 
 # 4. the judge that scores generations: the corpus labels, on real audio and on the
-#    fine-tuned decoder's reconstructions (about 35 min on one thread)
+#    fine-tuned decoder's reconstructions (about 30 min on one thread)
 "$AG" train judge --corpus corpus/manifest.jsonl -o audiogen/assets/judge \
   --codec "$RUN/codec_decoder/model" --threads 1
