@@ -95,6 +95,24 @@ PACKAGES: tuple[RecordingPackage, ...] = (
         "tuxpaint-data", ("usr/share/tuxpaint/sounds",), *CREDITS["tuxpaint-data"],
         "tool sounds: brushes, scissors, stamps"),
     RecordingPackage(
+        "klettres-data", ("usr/share/klettres",), "GPL-2+", "The KDE KLettres team",
+        "letters and syllables spoken in 20 languages"),
+    RecordingPackage(
+        "ktuberling-data", ("usr/share/ktuberling/sounds",), "GPL-2+",
+        "The KDE KTuberling team", "words spoken in 25 languages"),
+    RecordingPackage(
+        "openarena-data", ("usr/share/games/openarena/baseoa/pak0.pk3",
+                           "usr/share/games/openarena/missionpack/mp-pak0.pk3"), "GPL-2+",
+        "The OpenArena team; id Software",
+        "announcer and player voices, footsteps, weapons, doors, ambience"),
+    RecordingPackage(
+        "torcs-data", ("usr/share/games/torcs/data/sound",), "GPL-2+", "The TORCS project",
+        "car engines, gear changes, skids, crashes"),
+    RecordingPackage(
+        "minetest-data", ("usr/share/games/minetest/games/minetest_game/mods",),
+        "CC-BY-SA-3.0 and CC-BY-3.0", "The Minetest Game contributors",
+        "footsteps on many grounds, digging, doors, fire, water, lava, glass"),
+    RecordingPackage(
         "warzone2100-data", ("usr/share/games/warzone2100/base.wz",), "GPL-2+",
         "Eidos Interactive; the Warzone 2100 project",
         "recorded English speech (narration, messages), vehicles, weapons", held_out=True,
