@@ -96,7 +96,7 @@ PACKAGES: tuple[RecordingPackage, ...] = (
         "tool sounds: brushes, scissors, stamps"),
     RecordingPackage(
         "klettres-data", ("usr/share/klettres",), "GPL-2+", "The KDE KLettres team",
-        "letters and syllables spoken in 20 languages"),
+        "letters and syllables spoken in 19 languages"),
     RecordingPackage(
         "ktuberling-data", ("usr/share/ktuberling/sounds",), "GPL-2+",
         "The KDE KTuberling team", "words spoken in 25 languages"),
