@@ -2,7 +2,7 @@
 every user (the captioned corpus's sound tables and the codec's recordings set).
 
 Some games keep their sounds in a zip archive rather than a folder: 0 A.D. in public.zip,
-Warzone 2100 in base.wz. Both are read in place, without unpacking.
+Warzone 2100 in base.wz, OpenArena in .pk3 files. All are read in place, without unpacking.
 """
 
 from __future__ import annotations
